@@ -1,0 +1,1 @@
+"""The domain and its storage: profiles, field encryption, consents, grants, audit, PII, insights."""

@@ -1,0 +1,50 @@
+"""Errors of the vault domain, mapped to responses in one place by the interfaces (api/).
+
+    VaultError
+    ├── ConfigurationError       settings, catalogue or key provider unusable: refuse to start
+    ├── ValidationFailed         input does not satisfy the catalogue; names the field, never the value
+    ├── NotFound                 no such citizen (or not visible to the caller)
+    ├── Conflict                 a unique field's value is already registered
+    ├── CitizenErased            the citizen was erased (only legally held fields remain)
+    └── CannotDecrypt            ciphertext cannot be opened: shredded, unknown key, tampered, moved
+
+A message never contains a field value, a key or a ciphertext.
+"""
+
+from __future__ import annotations
+
+
+class VaultError(Exception):
+    """Base class for domain errors."""
+
+
+class ConfigurationError(VaultError):
+    """The vault cannot run with this configuration."""
+
+
+class ValidationFailed(VaultError):
+    """Input rejected by the field catalogue."""
+
+    def __init__(self, problems: dict[str, str]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(f"{field}: {why}" for field, why in sorted(problems.items())))
+
+
+class NotFound(VaultError):
+    """No such citizen."""
+
+
+class Conflict(VaultError):
+    """A unique value is already registered."""
+
+    def __init__(self, field: str) -> None:
+        self.field = field
+        super().__init__(f"{field}: already registered to another citizen")
+
+
+class CitizenErased(VaultError):
+    """The citizen was erased."""
+
+
+class CannotDecrypt(VaultError):
+    """One opaque error for every decryption failure; the cause goes to the server log only."""

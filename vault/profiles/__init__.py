@@ -1,0 +1,1 @@
+"""Citizen profiles: encrypted field by field, one data key per citizen."""

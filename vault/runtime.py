@@ -1,0 +1,139 @@
+"""Wiring: settings -> key provider, key store, data store, catalogue, services. Built on demand, never at import."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
+
+from keys import migrate
+from keys.dekstore import DekStore
+from keys.errors import KeyLayerError
+from keys.local import LocalKeyProvider
+from keys.provider import KeyProvider
+from keys.sqlstore import make_engine
+from vault import db
+from vault.catalogue import Catalogue
+from vault.errors import ConfigurationError
+from vault.profiles.service import ProfileService
+from vault.settings import Settings
+
+log = logging.getLogger(__name__)
+
+DEV_KEYRING_WARNING = (
+    "DEVELOPMENT MODE: the keyring is NOT protected by a master secret. Anyone who can read "
+    "the data directory can decrypt every profile. Set CITIZEN_VAULT_MASTER_SECRET before `init` "
+    "for anything but a demo."
+)
+
+
+@dataclass
+class Vault:
+    """An opened vault: everything a command or the HTTP app needs."""
+
+    settings: Settings
+    data_engine: Engine
+    key_engine: Engine
+    provider: KeyProvider
+    dekstore: DekStore
+    catalogue: Catalogue
+    profiles: ProfileService
+    warnings: list[str] = field(default_factory=list)
+
+    def close(self) -> None:
+        """Release database connections."""
+        self.data_engine.dispose()
+        self.key_engine.dispose()
+
+
+def _secret(settings: Settings) -> bytes | None:
+    return settings.master_secret.get_secret_value().encode() if settings.master_secret else None
+
+
+def _check_settings(settings: Settings) -> None:
+    data_url = make_url(settings.resolved_database_url())
+    key_url = make_url(settings.resolved_keystore_url())
+    if data_url == key_url:
+        raise ConfigurationError(
+            "the key store must not be the data store: backups of the data must not carry data keys"
+        )
+    if settings.environment == "production":
+        if settings.key_provider == "local" and settings.master_secret is None:
+            raise ConfigurationError("production needs CITIZEN_VAULT_MASTER_SECRET to protect the keyring")
+        if settings.key_provider == "pkcs11" and settings.pkcs11_pin is None:
+            raise ConfigurationError("production with an HSM needs CITIZEN_VAULT_PKCS11_PIN")
+
+
+def build_provider(settings: Settings, *, create: bool) -> KeyProvider:
+    """The configured KEK provider; with ``create``, set it up if it does not exist yet."""
+    try:
+        if settings.key_provider == "pkcs11":
+            from keys.pkcs11 import Pkcs11KeyProvider  # noqa: PLC0415 - optional native module
+
+            if settings.pkcs11_pin is None:
+                raise ConfigurationError("CITIZEN_VAULT_PKCS11_PIN is not set")
+            return Pkcs11KeyProvider(
+                settings.pkcs11_module,
+                settings.pkcs11_token_label,
+                settings.pkcs11_pin.get_secret_value(),
+                create=create,
+            )
+        path = settings.keyring_path
+        if create and not path.exists():
+            return LocalKeyProvider.create(path, _secret(settings), scrypt_n=settings.keyring_scrypt_n)
+        return LocalKeyProvider(path, _secret(settings))
+    except KeyLayerError as exc:
+        raise ConfigurationError(str(exc)) from None
+
+
+def _assemble(settings: Settings, provider: KeyProvider, data_engine: Engine, key_engine: Engine) -> Vault:
+    catalogue = Catalogue.load(settings.catalogue_path)
+    dekstore = DekStore(key_engine, provider)
+    warnings = []
+    if isinstance(provider, LocalKeyProvider) and not provider.protected:
+        warnings.append(DEV_KEYRING_WARNING)
+        log.warning(DEV_KEYRING_WARNING)
+    return Vault(
+        settings=settings,
+        data_engine=data_engine,
+        key_engine=key_engine,
+        provider=provider,
+        dekstore=dekstore,
+        catalogue=catalogue,
+        profiles=ProfileService(data_engine, dekstore, catalogue),
+        warnings=warnings,
+    )
+
+
+def init_vault(settings: Settings) -> Vault:
+    """Create (or complete) a vault: data directory, keyring or HSM keys, both schemas."""
+    _check_settings(settings)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(settings.data_dir, 0o700)
+    provider = build_provider(settings, create=True)
+    data_engine = db.data_engine(settings.resolved_database_url())
+    key_engine = make_engine(settings.resolved_keystore_url(), secure_delete=True)
+    migrate.upgrade_keystore(key_engine)
+    db.upgrade(data_engine)
+    return _assemble(settings, provider, data_engine, key_engine)
+
+
+def open_vault(settings: Settings, *, check_schema: bool = True) -> Vault:
+    """Open an initialised vault; refuses when keys are missing or the schema is out of date."""
+    _check_settings(settings)
+    if settings.key_provider == "local" and not settings.keyring_path.exists():
+        raise ConfigurationError(
+            f"no keyring at {settings.keyring_path}: run `citizen-vault init` first "
+            "(or point --data-dir / CITIZEN_VAULT_DATA_DIR at an initialised vault)"
+        )
+    provider = build_provider(settings, create=False)
+    data_engine = db.data_engine(settings.resolved_database_url())
+    key_engine = make_engine(settings.resolved_keystore_url(), secure_delete=True)
+    if check_schema and not (db.is_current(data_engine) and migrate.keystore_is_current(key_engine)):
+        data_engine.dispose()
+        key_engine.dispose()
+        raise ConfigurationError("the database schema is not up to date: run `citizen-vault db upgrade`")
+    return _assemble(settings, provider, data_engine, key_engine)

@@ -1,0 +1,65 @@
+"""Settings, from the environment (prefix CITIZEN_VAULT_) or given explicitly. Nothing is read at import."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+POLICIES_DIR = Path(__file__).resolve().parent.parent / "policies"
+
+
+class Settings(BaseSettings):
+    """Every knob of the vault, each described; secrets are SecretStr and have no default."""
+
+    model_config = SettingsConfigDict(env_prefix="CITIZEN_VAULT_", extra="forbid")
+
+    data_dir: Path = Field(
+        default=Path("data"), description="Directory for the embedded database, key store and keyring."
+    )
+    environment: Literal["development", "production"] = Field(
+        default="development",
+        description="production refuses to start without a master secret (local keyring) or HSM PIN.",
+    )
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL of the data store; default SQLite vault.db in data_dir."
+    )
+    keystore_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the key store (wrapped data keys). Must not be the data store: "
+        "backups of the data must not carry data keys. Default SQLite keystore.db in data_dir.",
+    )
+    key_provider: Literal["local", "pkcs11"] = Field(
+        default="local", description="Where KEKs live: a local keyring file, or a PKCS#11 HSM."
+    )
+    master_secret: SecretStr | None = Field(
+        default=None, description="Protects the local keyring file; required in production."
+    )
+    keyring_scrypt_n: int = Field(
+        default=2**15, description="scrypt cost for deriving the keyring key from the master secret."
+    )
+    pkcs11_module: Path = Field(
+        default=Path("/usr/lib/softhsm/libsofthsm2.so"), description="PKCS#11 module (shared library)."
+    )
+    pkcs11_token_label: str = Field(default="citizen-vault", description="Label of the HSM token.")
+    pkcs11_pin: SecretStr | None = Field(default=None, description="User PIN of the HSM token.")
+    catalogue_path: Path = Field(
+        default=POLICIES_DIR / "fields.yaml", description="The field catalogue (YAML)."
+    )
+    import_batch_size: int = Field(default=1000, ge=1, le=50_000, description="Profiles per import transaction.")
+    rotation_batch_size: int = Field(default=2000, ge=1, le=50_000, description="DEKs re-wrapped per transaction.")
+
+    def resolved_database_url(self) -> str:
+        """The data store URL, defaulting to SQLite in the data directory."""
+        return self.database_url or f"sqlite:///{self.data_dir.resolve() / 'vault.db'}"
+
+    def resolved_keystore_url(self) -> str:
+        """The key store URL, defaulting to SQLite in the data directory."""
+        return self.keystore_url or f"sqlite:///{self.data_dir.resolve() / 'keystore.db'}"
+
+    @property
+    def keyring_path(self) -> Path:
+        """The local keyring file."""
+        return self.data_dir / "keyring.json"
