@@ -51,6 +51,15 @@ class Aead:
             raise ValueError("nonce must be 12 bytes")
         return nonce + self._gcm.encrypt(nonce, plaintext, aad)
 
+    def seal_many(self, items: list[tuple[bytes, bytes]]) -> list[bytes]:
+        """Seal several (plaintext, aad) pairs, drawing all their random nonces in one call."""
+        pool = os.urandom(NONCE_BYTES * len(items))
+        out = []
+        for i, (plaintext, aad) in enumerate(items):
+            nonce = pool[i * NONCE_BYTES : (i + 1) * NONCE_BYTES]
+            out.append(nonce + self._gcm.encrypt(nonce, plaintext, aad))
+        return out
+
     def open(self, sealed: bytes, aad: bytes) -> bytes:
         """Inverse of :meth:`seal`; any failure is :class:`DecryptionFailed`."""
         if len(sealed) < NONCE_BYTES + TAG_BYTES:

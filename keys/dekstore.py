@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import struct
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -30,7 +30,6 @@ from sqlalchemy import (
     bindparam,
     delete,
     func,
-    insert,
     select,
     tuple_,
     update,
@@ -39,7 +38,7 @@ from sqlalchemy import (
 from keys import aead
 from keys.errors import DecryptionFailed, KeyDestroyed, UnknownKeyVersion
 from keys.provider import KeyProvider
-from keys.sqlstore import checkpoint
+from keys.sqlstore import bulk_insert, checkpoint
 
 metadata = MetaData()
 
@@ -91,24 +90,29 @@ class DekStore:
     def create(self, refs: Sequence[DekRef]) -> dict[DekRef, bytes]:
         """Generate and store one fresh DEK per ref (committed before returning); returns plaintext DEKs."""
         keys = {ref: aead.new_key() for ref in refs}
-        now = datetime.now(UTC)
-        rows = []
-        for ref, dek in keys.items():
-            kek_version, wrapped = self.provider.wrap(dek, wrap_aad(ref.owner, ref.slot, ref.version))
-            rows.append(
-                {
-                    "owner_id": ref.owner,
-                    "slot": ref.slot,
-                    "dek_version": ref.version,
-                    "kek_version": kek_version,
-                    "wrapped": wrapped,
-                    "created_at": now,
-                }
-            )
-        if rows:
-            with self.engine.begin() as conn:
-                conn.execute(insert(data_keys), rows)
+        self.store(keys)
         return keys
+
+    def store(self, keys: Mapping[DekRef, bytes]) -> None:
+        """Wrap and store DEKs generated elsewhere (bulk import workers), committed before returning."""
+        if not keys:
+            return
+        now = datetime.now(UTC)
+        refs = list(keys)
+        wrapped = self.provider.wrap_many([(keys[r], wrap_aad(r.owner, r.slot, r.version)) for r in refs])
+        rows = [
+            {
+                "owner_id": ref.owner,
+                "slot": ref.slot,
+                "dek_version": ref.version,
+                "kek_version": kek_version,
+                "wrapped": blob,
+                "created_at": now,
+            }
+            for ref, (kek_version, blob) in zip(refs, wrapped, strict=True)
+        ]
+        with self.engine.begin() as conn:
+            bulk_insert(conn, data_keys, rows)
 
     def get(self, ref: DekRef) -> bytes:
         """Unwrap one DEK; KeyDestroyed when it is gone."""
@@ -179,22 +183,16 @@ class DekStore:
             return set()
         with self.engine.connect() as conn:
             return set(
-                conn.scalars(
-                    select(data_keys.c.owner_id).where(data_keys.c.owner_id.in_(list(owners))).distinct()
-                )
+                conn.scalars(select(data_keys.c.owner_id).where(data_keys.c.owner_id.in_(list(owners))).distinct())
             )
 
     def count_by_kek_version(self) -> dict[int, int]:
         """How many DEKs each KEK version wraps."""
         with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(data_keys.c.kek_version, func.count()).group_by(data_keys.c.kek_version)
-            ).all()
+            rows = conn.execute(select(data_keys.c.kek_version, func.count()).group_by(data_keys.c.kek_version)).all()
         return {int(v): int(n) for v, n in rows}
 
-    def rewrap_batch(
-        self, limit: int, cursor: tuple[uuid.UUID, str, int] | None = None
-    ) -> RewrapProgress:
+    def rewrap_batch(self, limit: int, cursor: tuple[uuid.UUID, str, int] | None = None) -> RewrapProgress:
         """Re-wrap up to ``limit`` DEKs not under the active KEK, after ``cursor`` in key order.
 
         No data is re-encrypted. Each row is updated only if it still holds the wrap we read, so a
@@ -203,7 +201,11 @@ class DekStore:
         active = self.provider.active_version()
         pk = tuple_(data_keys.c.owner_id, data_keys.c.slot, data_keys.c.dek_version)
         query = select(
-            data_keys.c.owner_id, data_keys.c.slot, data_keys.c.dek_version, data_keys.c.kek_version, data_keys.c.wrapped
+            data_keys.c.owner_id,
+            data_keys.c.slot,
+            data_keys.c.dek_version,
+            data_keys.c.kek_version,
+            data_keys.c.wrapped,
         ).where(data_keys.c.kek_version != active)
         if cursor is not None:
             query = query.where(pk > tuple_(*cursor))
@@ -220,9 +222,7 @@ class DekStore:
                     failed += 1
                     continue
                 new_kek, new_wrapped = self.provider.wrap(dek, aad)
-                updates.append(
-                    {"o": owner, "s": slot, "v": version, "old": old_kek, "k": new_kek, "w": new_wrapped}
-                )
+                updates.append({"o": owner, "s": slot, "v": version, "old": old_kek, "k": new_kek, "w": new_wrapped})
             if updates:
                 stmt = (
                     update(data_keys)

@@ -53,9 +53,7 @@ class LocalKeyProvider(SoftwareKeyProvider):
 
     # -- creation ---------------------------------------------------------------------------
     @classmethod
-    def create(
-        cls, path: Path, master_secret: bytes | None, scrypt_n: int = DEFAULT_SCRYPT_N
-    ) -> LocalKeyProvider:
+    def create(cls, path: Path, master_secret: bytes | None, scrypt_n: int = DEFAULT_SCRYPT_N) -> LocalKeyProvider:
         """Write a new keyring with KEK version 1; refuses to overwrite an existing one."""
         if path.exists():
             raise KeyringError(f"keyring already exists at {path}")
@@ -78,8 +76,7 @@ class LocalKeyProvider(SoftwareKeyProvider):
             ) from None
         if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
             raise KeyringError(
-                f"keyring {self.path} is readable by others (mode {stat.S_IMODE(st.st_mode):o}); "
-                "chmod 600 it"
+                f"keyring {self.path} is readable by others (mode {stat.S_IMODE(st.st_mode):o}); chmod 600 it"
             )
         try:
             outer = json.loads(self.path.read_bytes())

@@ -40,7 +40,6 @@ class InMemoryKeyProvider(SoftwareKeyProvider):
             raise ValueError("cannot retire the active KEK version")
         del self._raw[version]
         infos = [
-            KekInfo(i.version, "retired", i.created_at) if i.version == version else i
-            for i in self._infos.values()
+            KekInfo(i.version, "retired", i.created_at) if i.version == version else i for i in self._infos.values()
         ]
         self._load(dict(self._raw), infos, self._index_root)

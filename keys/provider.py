@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import struct
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -48,6 +49,10 @@ class KeyProvider(ABC):
     @abstractmethod
     def wrap(self, dek: bytes, aad: bytes) -> tuple[int, bytes]:
         """Wrap a data key under the active KEK; returns (KEK version, wrapped blob)."""
+
+    def wrap_many(self, items: Sequence[tuple[bytes, bytes]]) -> list[tuple[int, bytes]]:
+        """Wrap several (dek, aad) pairs; providers may do this faster than one by one."""
+        return [self.wrap(dek, aad) for dek, aad in items]
 
     @abstractmethod
     def unwrap(self, version: int, wrapped: bytes, aad: bytes) -> bytes:
@@ -118,6 +123,11 @@ class SoftwareKeyProvider(KeyProvider):
     def wrap(self, dek: bytes, aad: bytes) -> tuple[int, bytes]:
         version = self.active_version()
         return version, pack_wrapped(version, self._keks[version].seal(dek, aad))
+
+    def wrap_many(self, items: Sequence[tuple[bytes, bytes]]) -> list[tuple[int, bytes]]:
+        version = self.active_version()
+        kek = self._keks[version]
+        return [(version, pack_wrapped(version, kek.seal(dek, aad))) for dek, aad in items]
 
     def unwrap(self, version: int, wrapped: bytes, aad: bytes) -> bytes:
         kek = self._keks.get(version)

@@ -131,9 +131,7 @@ class FieldSpec(BaseModel):
 
 
 def _kind(raw: object) -> str:
-    return {dict: "an object", list: "a list", type(None): "null", bool: "a boolean"}.get(
-        type(raw), type(raw).__name__
-    )
+    return {dict: "an object", list: "a list", type(None): "null", bool: "a boolean"}.get(type(raw), type(raw).__name__)
 
 
 class _CatalogueFile(BaseModel):

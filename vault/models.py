@@ -3,60 +3,47 @@
 from __future__ import annotations
 
 from sqlalchemy import (
-    Boolean,
     Column,
     DateTime,
-    ForeignKey,
     Index,
     Integer,
     LargeBinary,
     MetaData,
     String,
     Table,
+    Text,
     Uuid,
-    text,
 )
 
 metadata = MetaData()
 
+# One row per citizen. `record` holds every field, each sealed separately under the citizen's DEK
+# (vault/fieldcipher.py); `provenance` is JSON {field: [source agency, ISO time, hold basis|null]}:
+# field names, agency codes and times only, never values.
 citizens = Table(
     "citizens",
     metadata,
     Column("id", Uuid, primary_key=True),
     Column("status", String(16), nullable=False),  # active | erased
     Column("dek_version", Integer, nullable=False),
+    Column("record", LargeBinary, nullable=False),
+    Column("provenance", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("erased_at", DateTime(timezone=True), nullable=True),
 )
 
-profile_fields = Table(
-    "profile_fields",
-    metadata,
-    Column("citizen_id", Uuid, ForeignKey("citizens.id", ondelete="CASCADE"), primary_key=True),
-    Column("field", String(64), primary_key=True),
-    Column("ciphertext", LargeBinary, nullable=False),
-    Column("source_agency", String(64), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
-    Column("hold_basis", String(500), nullable=True),
-)
-
+# Blind index: HMAC digests of normalised searchable values. One B-tree only, for insert speed:
+# `tiebreak` is empty for unique fields (so a second citizen with the same value violates the
+# primary key: uniqueness enforced by the database, race-free) and the citizen id otherwise.
 blind_index = Table(
     "blind_index",
     metadata,
     Column("field", String(64), primary_key=True),
     Column("digest", LargeBinary(32), primary_key=True),
-    Column("citizen_id", Uuid, ForeignKey("citizens.id", ondelete="CASCADE"), primary_key=True),
-    Column("uniq", Boolean, nullable=False),
-    Index("ix_blind_index_citizen", "citizen_id"),
-    Index(
-        "ux_blind_index_unique",
-        "field",
-        "digest",
-        unique=True,
-        sqlite_where=text("uniq = 1"),
-        postgresql_where=text("uniq"),
-    ),
+    Column("tiebreak", LargeBinary(16), primary_key=True),
+    Column("citizen_id", Uuid, nullable=False),
+    sqlite_with_rowid=False,
 )
 
 import_runs = Table(
@@ -67,6 +54,7 @@ import_runs = Table(
     Column("source_sha256", String(64), nullable=False),
     Column("agency", String(64), nullable=False),
     Column("lines_done", Integer, nullable=False),
+    Column("batches_done", Integer, nullable=False),
     Column("accepted", Integer, nullable=False),
     Column("rejected", Integer, nullable=False),
     Column("status", String(16), nullable=False),  # running | done

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 from dataclasses import dataclass, field
 
@@ -20,8 +19,6 @@ from vault.catalogue import Catalogue
 from vault.errors import ConfigurationError
 from vault.profiles.service import ProfileService
 from vault.settings import Settings
-
-log = logging.getLogger(__name__)
 
 DEV_KEYRING_WARNING = (
     "DEVELOPMENT MODE: the keyring is NOT protected by a master secret. Anyone who can read "
@@ -95,7 +92,6 @@ def _assemble(settings: Settings, provider: KeyProvider, data_engine: Engine, ke
     warnings = []
     if isinstance(provider, LocalKeyProvider) and not provider.protected:
         warnings.append(DEV_KEYRING_WARNING)
-        log.warning(DEV_KEYRING_WARNING)
     return Vault(
         settings=settings,
         data_engine=data_engine,

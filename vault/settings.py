@@ -45,10 +45,8 @@ class Settings(BaseSettings):
     )
     pkcs11_token_label: str = Field(default="citizen-vault", description="Label of the HSM token.")
     pkcs11_pin: SecretStr | None = Field(default=None, description="User PIN of the HSM token.")
-    catalogue_path: Path = Field(
-        default=POLICIES_DIR / "fields.yaml", description="The field catalogue (YAML)."
-    )
-    import_batch_size: int = Field(default=1000, ge=1, le=50_000, description="Profiles per import transaction.")
+    catalogue_path: Path = Field(default=POLICIES_DIR / "fields.yaml", description="The field catalogue (YAML).")
+    import_batch_size: int = Field(default=5000, ge=1, le=50_000, description="Profiles per import transaction.")
     rotation_batch_size: int = Field(default=2000, ge=1, le=50_000, description="DEKs re-wrapped per transaction.")
 
     def resolved_database_url(self) -> str:

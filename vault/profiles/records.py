@@ -1,30 +1,33 @@
-"""Building and opening profile rows: the glue between catalogue, field cipher, key store and tables."""
+"""Building and opening stored profiles: the glue between catalogue, field cipher, key store and tables."""
 
 from __future__ import annotations
 
+import functools
+import json
 import logging
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, delete, insert, select, update
+from sqlalchemy import Connection, Row, and_, delete, or_, select, update
 
 from keys.aead import Mac
 from keys.dekstore import DekRef, DekStore
 from keys.errors import KeyLayerError
+from keys.sqlstore import bulk_insert
 from vault.catalogue import Catalogue, Value
 from vault.errors import CannotDecrypt, CitizenErased, NotFound
-from vault.fieldcipher import SLOT_PROFILE, FieldCipher, read_header
-from vault.models import blind_index, citizens, profile_fields
+from vault.fieldcipher import SLOT_PROFILE, FieldCipher, pack_record, read_header, unpack_record
+from vault.models import blind_index, citizens
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class Provenance:
-    """Where a field value came from."""
+    """Where a field value came from, and (after erasure) why it is still kept."""
 
     source_agency: str
     updated_at: datetime
@@ -46,7 +49,6 @@ class PreparedProfile:
     """Rows for one new citizen, ready to insert."""
 
     citizen: dict[str, Any]
-    fields: list[dict[str, Any]]
     index: list[dict[str, Any]]
 
 
@@ -70,15 +72,43 @@ class Indexer:
         for name, value in values.items():
             if value is None or name not in self._macs:
                 continue
+            unique = self._catalogue.fields[name].unique
             out.append(
                 {
                     "field": name,
                     "digest": self.digest(name, value),
+                    "tiebreak": b"" if unique else citizen.bytes,
                     "citizen_id": citizen,
-                    "uniq": self._catalogue.fields[name].unique,
                 }
             )
         return out
+
+    def searchable(self, names: Iterable[str]) -> list[str]:
+        """Which of ``names`` have a blind index."""
+        return [n for n in names if n in self._macs]
+
+
+def encode_provenance(prov: Mapping[str, Provenance]) -> str:
+    """JSON for the provenance column: [[agency, ISO time, hold basis, [fields...]], ...].
+
+    Fields that share a source are grouped (an import writes one group), which keeps the column
+    small and cheap to write.
+    """
+    groups: dict[tuple[str, str, str | None], list[str]] = {}
+    for name in sorted(prov):
+        p = prov[name]
+        groups.setdefault((p.source_agency, p.updated_at.isoformat(), p.hold_basis), []).append(name)
+    return json.dumps([[a, t, h, names] for (a, t, h), names in groups.items()], separators=(",", ":"))
+
+
+def decode_provenance(text: str) -> dict[str, Provenance]:
+    """Inverse of :func:`encode_provenance`."""
+    raw: list[list[Any]] = json.loads(text)
+    out: dict[str, Provenance] = {}
+    for agency, stamp, hold, names in raw:
+        p = Provenance(agency, datetime.fromisoformat(stamp), hold)
+        out.update(dict.fromkeys(names, p))
+    return out
 
 
 def prepare(
@@ -92,40 +122,34 @@ def prepare(
 ) -> PreparedProfile:
     """Encrypt a validated profile under its DEK (version 1) into rows."""
     cipher = FieldCipher(citizen, dek, SLOT_PROFILE, 1)
-    fields = [
-        {
-            "citizen_id": citizen,
-            "field": name,
-            "ciphertext": cipher.encrypt(name, catalogue.fields[name].encode(value)),
-            "source_agency": agency,
-            "updated_at": now,
-            "hold_basis": None,
-        }
-        for name, value in values.items()
-        if value is not None
-    ]
+    fields = catalogue.fields
+    sealed = cipher.encrypt_many({n: fields[n].encode(v) for n, v in values.items() if v is not None})
+    provenance = _stamp(agency, now) + json.dumps(sorted(sealed), separators=(",", ":")) + "]]"
     row = {
         "id": citizen,
         "status": "active",
         "dek_version": 1,
+        "record": pack_record(sealed),
+        "provenance": provenance,
         "created_at": now,
         "updated_at": now,
         "erased_at": None,
     }
-    return PreparedProfile(row, fields, indexer.rows(citizen, values))
+    return PreparedProfile(row, indexer.rows(citizen, values))
+
+
+@functools.lru_cache(maxsize=64)
+def _stamp(agency: str, now: datetime) -> str:
+    """Start of the provenance JSON shared by a whole import batch (see encode_provenance)."""
+    return "[" + json.dumps([agency, now.isoformat(), None], separators=(",", ":"))[:-1] + ","
 
 
 def insert_prepared(conn: Connection, batch: list[PreparedProfile]) -> None:
-    """Insert many prepared profiles in the caller's transaction (executemany per table)."""
+    """Insert many prepared profiles in the caller's transaction (one executemany per table)."""
     if not batch:
         return
-    conn.execute(insert(citizens), [p.citizen for p in batch])
-    field_rows = [f for p in batch for f in p.fields]
-    if field_rows:
-        conn.execute(insert(profile_fields), field_rows)
-    index_rows = [i for p in batch for i in p.index]
-    if index_rows:
-        conn.execute(insert(blind_index), index_rows)
+    bulk_insert(conn, citizens, [p.citizen for p in batch])
+    bulk_insert(conn, blind_index, [i for p in batch for i in p.index])
 
 
 def lock_citizen(conn: Connection, citizen: uuid.UUID, now: datetime, allow_erased: bool = False) -> Row[Any]:
@@ -143,65 +167,61 @@ def lock_citizen(conn: Connection, citizen: uuid.UUID, now: datetime, allow_eras
     return row
 
 
-def field_rows(conn: Connection, citizen: uuid.UUID, names: Iterable[str] | None = None) -> list[Row[Any]]:
-    """The stored rows of a citizen's fields (all, or the named ones)."""
-    query = select(profile_fields).where(profile_fields.c.citizen_id == citizen)
-    if names is not None:
-        query = query.where(profile_fields.c.field.in_(list(names)))
-    return list(conn.execute(query).all())
-
-
-def open_rows(
-    catalogue: Catalogue, dekstore: DekStore, citizen: uuid.UUID, rows: list[Row[Any]]
+def open_sealed(
+    catalogue: Catalogue, dekstore: DekStore, citizen: uuid.UUID, sealed: Mapping[str, bytes]
 ) -> dict[str, Value]:
-    """Decrypt rows, unwrapping each needed DEK once; any failure is one opaque CannotDecrypt."""
+    """Decrypt sealed fields, unwrapping each needed DEK once; any failure is one opaque CannotDecrypt."""
     try:
-        headers = {r.field: read_header(r.ciphertext) for r in rows}
+        headers = {name: read_header(blob) for name, blob in sealed.items()}
         refs = {DekRef(citizen, h.slot, h.dek_version) for h in headers.values()}
         deks = dekstore.get_many(refs)
-        ciphers = {(ref.slot, ref.version): FieldCipher(citizen, dek, ref.slot, ref.version) for ref, dek in deks.items()}
+        ciphers = {(r.slot, r.version): FieldCipher(citizen, k, r.slot, r.version) for r, k in deks.items()}
         out: dict[str, Value] = {}
-        for r in rows:
-            h = headers[r.field]
-            plain = ciphers[(h.slot, h.dek_version)].decrypt(r.field, r.ciphertext)
-            out[r.field] = catalogue.fields[r.field].decode(plain)
+        for name, blob in sealed.items():
+            h = headers[name]
+            out[name] = catalogue.fields[name].decode(ciphers[(h.slot, h.dek_version)].decrypt(name, blob))
         return out
     except (KeyLayerError, KeyError, UnicodeDecodeError, ValueError) as exc:
-        # The cause is for operators; the caller only learns that it cannot be decrypted.
+        # The cause is for operators; callers only learn that it cannot be decrypted.
         log.warning("decryption refused", extra={"citizen_id": str(citizen), "cause": type(exc).__name__})
         raise CannotDecrypt("stored data cannot be decrypted") from None
 
 
-def replace_fields(
-    conn: Connection,
-    citizen: uuid.UUID,
-    cipher: FieldCipher,
-    catalogue: Catalogue,
-    indexer: Indexer,
-    changes: Mapping[str, Value | None],
-    agency: str,
-    now: datetime,
-) -> None:
-    """Write corrections (None removes a field) and keep the blind index in step."""
-    names = list(changes)
-    conn.execute(
-        delete(profile_fields).where(profile_fields.c.citizen_id == citizen, profile_fields.c.field.in_(names))
-    )
-    conn.execute(delete(blind_index).where(blind_index.c.citizen_id == citizen, blind_index.c.field.in_(names)))
-    rows = [
-        {
-            "citizen_id": citizen,
-            "field": name,
-            "ciphertext": cipher.encrypt(name, catalogue.fields[name].encode(value)),
-            "source_agency": agency,
-            "updated_at": now,
-            "hold_basis": None,
-        }
-        for name, value in changes.items()
-        if value is not None
+def unpack(citizen: uuid.UUID, record: bytes) -> dict[str, bytes]:
+    """Split a stored record into sealed fields; a malformed record is CannotDecrypt."""
+    try:
+        return unpack_record(record)
+    except KeyLayerError:
+        log.warning("malformed record", extra={"citizen_id": str(citizen)})
+        raise CannotDecrypt("stored data cannot be decrypted") from None
+
+
+def delete_index(conn: Connection, citizen: uuid.UUID, digests: Mapping[str, bytes], unique: set[str]) -> None:
+    """Delete the index rows of ``citizen`` for the given field digests (primary-key lookups)."""
+    if not digests:
+        return
+    conds = [
+        and_(
+            blind_index.c.field == name,
+            blind_index.c.digest == digest,
+            blind_index.c.tiebreak == (b"" if name in unique else citizen.bytes),
+        )
+        for name, digest in digests.items()
     ]
-    if rows:
-        conn.execute(insert(profile_fields), rows)
-    index = indexer.rows(citizen, changes)
-    if index:
-        conn.execute(insert(blind_index), index)
+    conn.execute(delete(blind_index).where(blind_index.c.citizen_id == citizen, or_(*conds)))
+
+
+def write_record(
+    conn: Connection, citizen: uuid.UUID, sealed: Mapping[str, bytes], prov: Mapping[str, Provenance], **extra: Any
+) -> None:
+    """Store a citizen's sealed fields and provenance (plus any other column changes)."""
+    conn.execute(
+        update(citizens)
+        .where(citizens.c.id == citizen)
+        .values(record=pack_record(dict(sealed)), provenance=encode_provenance(prov), **extra)
+    )
+
+
+def aware(value: datetime) -> datetime:
+    """SQLite returns naive datetimes; every time the vault stores is UTC."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)

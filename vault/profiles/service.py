@@ -7,14 +7,15 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine, delete, select, update
+from sqlalchemy import Connection, Engine, delete, select
 from sqlalchemy.exc import IntegrityError
 
 from keys.dekstore import DekRef, DekStore
 from vault.catalogue import Catalogue, Value
-from vault.errors import Conflict, NotFound, ValidationFailed
+from vault.errors import CannotDecrypt, Conflict, NotFound, ValidationFailed
 from vault.fieldcipher import SLOT_HOLD, SLOT_PROFILE, FieldCipher
-from vault.models import blind_index, citizens, profile_fields
+from vault.ids import new_citizen_id
+from vault.models import blind_index, citizens
 from vault.profiles import records
 from vault.profiles.records import Indexer, Profile, Provenance
 
@@ -45,17 +46,17 @@ class ProfileService:
         self.catalogue = catalogue
         self.clock = clock
         self.indexer = Indexer(catalogue, dekstore)
+        self._unique = {s.name for s in catalogue.searchable if s.unique}
 
     # -- create -----------------------------------------------------------------------------
     def create(self, fields: Mapping[str, object], agency: str) -> uuid.UUID:
         """Validate, encrypt and store a new profile in one transaction; returns the new id."""
         values = self.catalogue.validate(fields, creating=True)
         self._check_unique(values)
-        citizen = uuid.uuid4()
+        citizen = new_citizen_id()
         ref = DekRef(citizen, SLOT_PROFILE, 1)
         dek = self.dekstore.create([ref])[ref]
-        now = self.clock()
-        prepared = records.prepare(self.catalogue, self.indexer, citizen, dek, values, agency, now)
+        prepared = records.prepare(self.catalogue, self.indexer, citizen, dek, values, agency, self.clock())
         try:
             with self.engine.begin() as conn:
                 records.insert_prepared(conn, [prepared])
@@ -68,18 +69,14 @@ class ProfileService:
         return citizen
 
     def _check_unique(self, values: Mapping[str, Value | None], exclude: uuid.UUID | None = None) -> None:
-        for spec in self.catalogue.searchable:
-            value = values.get(spec.name)
-            if spec.unique and value is not None:
-                found = set(self.lookup(spec.name, value)) - {exclude}
-                if found:
-                    raise Conflict(spec.name)
+        for name in sorted(self._unique):
+            value = values.get(name)
+            if value is not None and set(self.lookup(name, value)) - {exclude}:
+                raise Conflict(name)
 
     def _conflict(self, values: Mapping[str, Value | None]) -> Conflict:
-        for spec in self.catalogue.searchable:
-            if spec.unique and values.get(spec.name) is not None:
-                return Conflict(spec.name)
-        return Conflict("fields")
+        names = sorted(n for n in self._unique if values.get(n) is not None)
+        return Conflict(names[0] if names else "fields")
 
     # -- read -------------------------------------------------------------------------------
     def read(self, citizen: uuid.UUID, fields: Sequence[str] | None = None) -> Profile:
@@ -87,18 +84,17 @@ class ProfileService:
         if fields is not None:
             self.catalogue.check_names(list(fields))
         with self.engine.connect() as conn:
-            row = conn.execute(select(citizens.c.status).where(citizens.c.id == citizen)).one_or_none()
-            if row is None:
-                raise NotFound("no such citizen")
-            rows = records.field_rows(conn, citizen, fields)
-        values = records.open_rows(self.catalogue, self.dekstore, citizen, rows)
-        provenance = {r.field: Provenance(r.source_agency, _aware(r.updated_at), r.hold_basis) for r in rows}
-        return Profile(citizen, row.status, values, provenance)
-
-    def exists(self, citizen: uuid.UUID) -> bool:
-        """True when a citizen row exists (active or erased)."""
-        with self.engine.connect() as conn:
-            return conn.execute(select(citizens.c.id).where(citizens.c.id == citizen)).first() is not None
+            row = conn.execute(
+                select(citizens.c.status, citizens.c.record, citizens.c.provenance).where(citizens.c.id == citizen)
+            ).one_or_none()
+        if row is None:
+            raise NotFound("no such citizen")
+        sealed = records.unpack(citizen, row.record)
+        if fields is not None:
+            sealed = {n: b for n, b in sealed.items() if n in fields}
+        values = records.open_sealed(self.catalogue, self.dekstore, citizen, sealed)
+        prov = records.decode_provenance(row.provenance)
+        return Profile(citizen, row.status, values, {n: prov[n] for n in values if n in prov})
 
     # -- lookup -----------------------------------------------------------------------------
     def lookup(self, field: str, value: object) -> list[uuid.UUID]:
@@ -130,11 +126,34 @@ class ProfileService:
         try:
             with self.engine.begin() as conn:
                 row = records.lock_citizen(conn, citizen, now)
+                sealed = records.unpack(citizen, row.record)
+                prov = records.decode_provenance(row.provenance)
+                old = records.open_sealed(
+                    self.catalogue,
+                    self.dekstore,
+                    citizen,
+                    {n: sealed[n] for n in self.indexer.searchable(values) if n in sealed},
+                )
+                self._drop_index(conn, citizen, old)
                 dek = self.dekstore.get(DekRef(citizen, SLOT_PROFILE, row.dek_version))
                 cipher = FieldCipher(citizen, dek, SLOT_PROFILE, row.dek_version)
-                records.replace_fields(conn, citizen, cipher, self.catalogue, self.indexer, values, agency, now)
+                for name, value in values.items():
+                    if value is None:
+                        sealed.pop(name, None)
+                        prov.pop(name, None)
+                    else:
+                        sealed[name] = cipher.encrypt(name, self.catalogue.fields[name].encode(value))
+                        prov[name] = Provenance(agency, now)
+                records.write_record(conn, citizen, sealed, prov)
+                index = self.indexer.rows(citizen, values)
+                if index:
+                    conn.execute(blind_index.insert(), index)
         except IntegrityError:
             raise self._conflict(values) from None
+
+    def _drop_index(self, conn: Connection, citizen: uuid.UUID, values: Mapping[str, Value]) -> None:
+        digests = {n: self.indexer.digest(n, v) for n, v in values.items()}
+        records.delete_index(conn, citizen, digests, self._unique)
 
     # -- DEK rotation ----------------------------------------------------------------------
     def rotate_dek(self, citizen: uuid.UUID) -> int:
@@ -148,21 +167,17 @@ class ProfileService:
         self.dekstore.destroy(citizen, SLOT_PROFILE, above_version=int(current))
         new_ref = DekRef(citizen, SLOT_PROFILE, new_version)
         new_dek = self.dekstore.create([new_ref])[new_ref]
-        now = self.clock()
         with self.engine.begin() as conn:
-            row = records.lock_citizen(conn, citizen, now)
+            row = records.lock_citizen(conn, citizen, self.clock())
             if row.dek_version != current:
                 raise Conflict("dek_version")
-            rows = [r for r in records.field_rows(conn, citizen) if r.hold_basis is None]
-            values = records.open_rows(self.catalogue, self.dekstore, citizen, rows)
+            sealed = records.unpack(citizen, row.record)
+            values = records.open_sealed(self.catalogue, self.dekstore, citizen, sealed)
             cipher = FieldCipher(citizen, new_dek, SLOT_PROFILE, new_version)
-            for r in rows:
-                conn.execute(
-                    update(profile_fields)
-                    .where(profile_fields.c.citizen_id == citizen, profile_fields.c.field == r.field)
-                    .values(ciphertext=cipher.encrypt(r.field, self.catalogue.fields[r.field].encode(values[r.field])))
-                )
-            conn.execute(update(citizens).where(citizens.c.id == citizen).values(dek_version=new_version))
+            resealed = {n: cipher.encrypt(n, self.catalogue.fields[n].encode(v)) for n, v in values.items()}
+            records.write_record(
+                conn, citizen, resealed, records.decode_provenance(row.provenance), dek_version=new_version
+            )
         self.dekstore.destroy(citizen, SLOT_PROFILE, below_version=new_version)
         return new_version
 
@@ -170,63 +185,53 @@ class ProfileService:
     def erase(self, citizen: uuid.UUID) -> ErasureReport:
         """Crypto-shred a citizen: keep legally held fields under a new hold key, destroy the rest.
 
-        Order matters: held fields are re-encrypted and committed before the profile DEK is
-        destroyed, so a crash never loses data the law requires; re-running completes the erasure.
+        Held fields are re-encrypted and committed before the profile DEK is destroyed, so a crash
+        never loses data the law requires; re-running completes the erasure.
         """
         now = self.clock()
         with self.engine.connect() as conn:
             status = conn.scalar(select(citizens.c.status).where(citizens.c.id == citizen))
         if status is None:
             raise NotFound("no such citizen")
-        if status == "erased":
-            held = self._held(citizen)
-            self.dekstore.destroy(citizen, SLOT_PROFILE)
-            self.dekstore.purge_residue()
-            return ErasureReport(citizen, [], held, already_erased=True)
-
         holds = {n: s.legal_hold for n, s in self.catalogue.fields.items() if s.legal_hold}
-        self.dekstore.destroy(citizen, SLOT_HOLD)  # any hold key now is left over from a crash
-        hold_ref = DekRef(citizen, SLOT_HOLD, 1)
-        hold_cipher: FieldCipher | None = None
+        if status == "erased":
+            return self._finish_erasure(citizen, [], {}, already=True)
+        self.dekstore.destroy(citizen, SLOT_HOLD)  # a hold key existing now is left over from a crash
         with self.engine.begin() as conn:
-            records.lock_citizen(conn, citizen, now)
-            rows = records.field_rows(conn, citizen)
-            kept = [r for r in rows if r.field in holds]
-            destroyed = sorted(r.field for r in rows if r.field not in holds)
-            if kept:
-                values = records.open_rows(self.catalogue, self.dekstore, citizen, kept)
-                hold_dek = self.dekstore.create([hold_ref])[hold_ref]
-                hold_cipher = FieldCipher(citizen, hold_dek, SLOT_HOLD, 1)
-                for r in kept:
-                    conn.execute(
-                        update(profile_fields)
-                        .where(profile_fields.c.citizen_id == citizen, profile_fields.c.field == r.field)
-                        .values(
-                            ciphertext=hold_cipher.encrypt(r.field, self.catalogue.fields[r.field].encode(values[r.field])),
-                            hold_basis=holds[r.field],
-                        )
-                    )
-            conn.execute(
-                delete(profile_fields).where(
-                    profile_fields.c.citizen_id == citizen, profile_fields.c.field.in_(destroyed)
-                )
-            )
-            conn.execute(delete(blind_index).where(blind_index.c.citizen_id == citizen))
-            conn.execute(update(citizens).where(citizens.c.id == citizen).values(status="erased", erased_at=now))
+            row = records.lock_citizen(conn, citizen, now)
+            sealed = records.unpack(citizen, row.record)
+            prov = records.decode_provenance(row.provenance)
+            wanted = {n: b for n, b in sealed.items() if n in holds or n in self.indexer.searchable([n])}
+            try:
+                values = records.open_sealed(self.catalogue, self.dekstore, citizen, wanted)
+                self._drop_index(conn, citizen, {n: v for n, v in values.items() if n in self.indexer.searchable([n])})
+            except CannotDecrypt:
+                if any(n in holds for n in sealed):
+                    raise  # cannot keep what the law requires: refuse rather than destroy it
+                values = {}
+                # Without the values there are no digests: fall back to a scan by citizen id.
+                conn.execute(delete(blind_index).where(blind_index.c.citizen_id == citizen))
+            kept: dict[str, bytes] = {}
+            kept_prov: dict[str, Provenance] = {}
+            if any(n in holds for n in values):
+                ref = DekRef(citizen, SLOT_HOLD, 1)
+                hold = FieldCipher(citizen, self.dekstore.create([ref])[ref], SLOT_HOLD, 1)
+                for name, value in values.items():
+                    if name in holds:
+                        kept[name] = hold.encrypt(name, self.catalogue.fields[name].encode(value))
+                        p = prov.get(name) or Provenance("unknown", now)
+                        kept_prov[name] = Provenance(p.source_agency, p.updated_at, holds[name])
+            records.write_record(conn, citizen, kept, kept_prov, status="erased", erased_at=now)
+        destroyed = sorted(n for n in sealed if n not in kept)
+        return self._finish_erasure(citizen, destroyed, {n: p.hold_basis or "" for n, p in kept_prov.items()})
+
+    def _finish_erasure(
+        self, citizen: uuid.UUID, destroyed: list[str], held: dict[str, str], already: bool = False
+    ) -> ErasureReport:
         self.dekstore.destroy(citizen, SLOT_PROFILE)
         self.dekstore.purge_residue()
-        return ErasureReport(citizen, destroyed, {r.field: holds[r.field] for r in kept}, already_erased=False)
-
-    def _held(self, citizen: uuid.UUID) -> dict[str, str]:
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(profile_fields.c.field, profile_fields.c.hold_basis).where(
-                    profile_fields.c.citizen_id == citizen, profile_fields.c.hold_basis.is_not(None)
-                )
-            ).all()
-        return {f: b for f, b in rows}
-
-
-def _aware(value: datetime) -> datetime:
-    """SQLite returns naive datetimes; every time the vault stores is UTC."""
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+        if already:
+            with self.engine.connect() as conn:
+                text = conn.scalar(select(citizens.c.provenance).where(citizens.c.id == citizen))
+            held = {n: p.hold_basis or "" for n, p in records.decode_provenance(text or "{}").items()}
+        return ErasureReport(citizen, destroyed, held, already_erased=already)

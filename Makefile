@@ -1,0 +1,38 @@
+# Two commands: `make run` and `make test`. Each sets itself up on a fresh machine.
+DATA_DIR ?= data
+VENV := .venv/bin
+
+.PHONY: run test lint typecheck imports unit bootstrap bootstrap-test bench clean
+
+bootstrap:
+	@scripts/bootstrap.sh
+
+bootstrap-test:
+	@scripts/bootstrap.sh test
+
+## Start Citizen Vault on the embedded default (SQLite + local keyring in $(DATA_DIR)) with demo data.
+run: bootstrap
+	@$(VENV)/citizen-vault --data-dir $(DATA_DIR) demo
+
+## The whole suite: lint, types, import direction, tests (real SQLite, PostgreSQL, SoftHSM2).
+test: bootstrap-test lint typecheck imports unit
+
+lint:
+	$(VENV)/ruff check .
+	$(VENV)/ruff format --check .
+
+typecheck:
+	$(VENV)/mypy
+
+imports:
+	$(VENV)/lint-imports
+
+unit:
+	$(VENV)/pytest -n 2 --dist loadfile
+
+## Benchmarks (not part of the suite): figures go to docs/benchmarks.md by hand.
+bench: bootstrap
+	$(VENV)/python -m bench.run_all
+
+clean:
+	rm -rf .venv .mypy_cache .ruff_cache .pytest_cache
