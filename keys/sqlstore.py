@@ -7,8 +7,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, create_engine, event, insert
-from sqlalchemy.engine import make_url
+from sqlalchemy import Connection, Engine, LargeBinary, Table, create_engine, event, insert
+from sqlalchemy.engine import Dialect, make_url
 
 
 def make_engine(url: str, *, secure_delete: bool = False) -> Engine:
@@ -52,33 +52,54 @@ def checkpoint(engine: Engine) -> None:
             conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
-def bulk_insert(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
-    """executemany an INSERT of ``rows``, with SQLAlchemy's own type conversions but without its
+class RowWriter:
+    """executemany INSERTs into one table with SQLAlchemy's own type conversions but without its
     per-row statement bookkeeping, which cost more than SQLite itself on bulk imports.
 
-    Values are converted by each column type's bind processor for this dialect; equal datetimes
+    ``encode`` turns a row (column name -> Python value) into driver parameters; it is pure, so
+    forked import workers can run it and hand the main process ready parameters. Equal datetimes
     (one timestamp for a whole batch) are converted once.
     """
-    if not rows:
-        return
-    dialect = conn.dialect
-    compiled = insert(table).compile(dialect=dialect)
-    names = [p for p in compiled.positiontup or []] if compiled.positional else [c.name for c in table.columns]
-    procs = [table.columns[n].type._cached_bind_processor(dialect) for n in names]
-    memo: dict[Any, Any] = {}
 
-    def convert(proc: Any, value: Any) -> Any:
+    def __init__(self, table: Table, dialect: Dialect) -> None:
+        compiled = insert(table).compile(dialect=dialect)
+        self.sql = str(compiled)
+        self.positional = bool(compiled.positional)
+        names = list(compiled.positiontup or []) if self.positional else [c.name for c in table.columns]
+        # bytes go to both drivers as they are; SQLAlchemy's LargeBinary processor would wrap them
+        # in memoryviews, which cannot cross a process boundary.
+        procs = [
+            None
+            if isinstance(table.columns[n].type, LargeBinary)
+            else table.columns[n].type.dialect_impl(dialect).bind_processor(dialect)
+            for n in names
+        ]
+        self._pairs = list(zip(names, procs, strict=True))
+        self._memo: dict[Any, Any] = {}
+
+    def _convert(self, proc: Any, value: Any) -> Any:
         if proc is None or value is None:
             return value
         if isinstance(value, datetime):
-            if value not in memo:
-                memo[value] = proc(value)
-            return memo[value]
+            if value not in self._memo:
+                self._memo[value] = proc(value)
+            return self._memo[value]
         return proc(value)
 
-    pairs = list(zip(names, procs, strict=True))
-    if compiled.positional:
-        params: list[Any] = [tuple([convert(p, row[n]) for n, p in pairs]) for row in rows]
-    else:
-        params = [{n: convert(p, row[n]) for n, p in pairs} for row in rows]
-    conn.exec_driver_sql(str(compiled), params)
+    def encode(self, row: Mapping[str, Any]) -> Any:
+        """Driver parameters for one row."""
+        if self.positional:
+            return tuple([self._convert(p, row[n]) for n, p in self._pairs])
+        return {n: self._convert(p, row[n]) for n, p in self._pairs}
+
+    def write(self, conn: Connection, params: Sequence[Any]) -> None:
+        """executemany already-encoded rows in the caller's transaction."""
+        if params:
+            conn.exec_driver_sql(self.sql, list(params))
+
+
+def bulk_insert(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert rows (column name -> value) with one executemany; see :class:`RowWriter`."""
+    if rows:
+        writer = RowWriter(table, conn.dialect)
+        writer.write(conn, [writer.encode(r) for r in rows])

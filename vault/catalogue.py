@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 import unicodedata
 from collections.abc import Mapping
@@ -18,8 +19,8 @@ from vault.errors import ConfigurationError, ValidationFailed
 FieldType = Literal["string", "date", "integer", "email", "phone", "identifier", "text"]
 Value = str | int
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
-_CONTROL_STRICT = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL_TEXT = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # free text may hold newlines and tabs
+_CONTROL_STRICT = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _PHONE = re.compile(r"\+?[0-9 ()\-.]+")
 _INT = re.compile(r"-?[0-9]{1,19}")
@@ -74,25 +75,29 @@ class FieldSpec(BaseModel):
             return self._integer(raw)
         if not isinstance(raw, str):
             raise ValueError(f"expected a string, got {_kind(raw)}")
-        value = unicodedata.normalize("NFC", raw.strip())
+        value = raw.strip()
+        if not value.isascii():
+            value = unicodedata.normalize("NFC", value)
         if not value:
             raise ValueError("empty")
         if len(value) > self.max_length:
             raise ValueError(f"longer than {self.max_length} characters")
-        if (_CONTROL if self.type == "text" else _CONTROL_STRICT).search(value):
+        # isprintable() is a fast C check; the regex only runs for text with newlines or tabs.
+        if not value.isprintable() and (_CONTROL_TEXT if self.type == "text" else _CONTROL_STRICT).search(value):
             raise ValueError("contains control characters")
-        if self.type == "date":
+        kind = self.type
+        if kind == "date":
             try:
                 return dt.date.fromisoformat(value).isoformat()
             except ValueError:
                 raise ValueError("not a date in YYYY-MM-DD form") from None
-        if self.type == "email" and not _EMAIL.fullmatch(value):
+        if kind == "email" and not _EMAIL.fullmatch(value):
             raise ValueError("not an email address")
-        if self.type == "phone":
-            digits = sum(c.isdigit() for c in value)
+        if kind == "phone":
+            digits = sum(map(value.count, "0123456789"))
             if not _PHONE.fullmatch(value) or not 5 <= digits <= 15:
                 raise ValueError("not a phone number")
-        if self.pattern is not None and not re.fullmatch(self.pattern, value):
+        if self.pattern is not None and not _compiled(self.pattern).fullmatch(value):
             raise ValueError("does not match the required format")
         return value
 
@@ -128,6 +133,11 @@ class FieldSpec(BaseModel):
         else:
             text = _WS.sub(" ", text).strip()
         return text.encode("utf-8")
+
+
+@functools.lru_cache(maxsize=256)
+def _compiled(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
 
 
 def _kind(raw: object) -> str:
@@ -181,7 +191,7 @@ class Catalogue:
             if spec is None:
                 problems[_safe_name(name)] = "unknown field"
                 continue
-            if raw is None or (isinstance(raw, str) and not raw.strip() and creating):
+            if raw is None or (creating and isinstance(raw, str) and not raw.strip()):
                 if creating or spec.required:
                     if spec.required:
                         problems[name] = "required"

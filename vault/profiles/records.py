@@ -124,7 +124,7 @@ def prepare(
     cipher = FieldCipher(citizen, dek, SLOT_PROFILE, 1)
     fields = catalogue.fields
     sealed = cipher.encrypt_many({n: fields[n].encode(v) for n, v in values.items() if v is not None})
-    provenance = _stamp(agency, now) + json.dumps(sorted(sealed), separators=(",", ":")) + "]]"
+    provenance = _stamp(agency, now) + _names_json(tuple(sorted(sealed))) + "]]"
     row = {
         "id": citizen,
         "status": "active",
@@ -142,6 +142,11 @@ def prepare(
 def _stamp(agency: str, now: datetime) -> str:
     """Start of the provenance JSON shared by a whole import batch (see encode_provenance)."""
     return "[" + json.dumps([agency, now.isoformat(), None], separators=(",", ":"))[:-1] + ","
+
+
+@functools.lru_cache(maxsize=1024)
+def _names_json(names: tuple[str, ...]) -> str:
+    return json.dumps(list(names), separators=(",", ":"))
 
 
 def insert_prepared(conn: Connection, batch: list[PreparedProfile]) -> None:
