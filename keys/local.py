@@ -9,7 +9,6 @@ in development, and the caller is expected to warn loudly (see vault.runtime).
 
 from __future__ import annotations
 
-import base64
 import fcntl
 import json
 import os
@@ -20,21 +19,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from keys import aead
-from keys.errors import DecryptionFailed, KeyringError, UnknownKeyVersion
+from keys import aead, sealed
+from keys.errors import KeyringError, UnknownKeyVersion
 from keys.provider import KekInfo, KekState, SoftwareKeyProvider
 
 KEYRING_FORMAT = "citizen-vault-keyring/1"
-DEFAULT_SCRYPT_N = 2**15
-_AAD = KEYRING_FORMAT.encode()
-
-
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
-
-
-def _unb64(text: str) -> bytes:
-    return base64.b64decode(text, validate=True)
 
 
 class LocalKeyProvider(SoftwareKeyProvider):
@@ -53,17 +42,19 @@ class LocalKeyProvider(SoftwareKeyProvider):
 
     # -- creation ---------------------------------------------------------------------------
     @classmethod
-    def create(cls, path: Path, master_secret: bytes | None, scrypt_n: int = DEFAULT_SCRYPT_N) -> LocalKeyProvider:
+    def create(
+        cls, path: Path, master_secret: bytes | None, scrypt_n: int = sealed.DEFAULT_SCRYPT_N
+    ) -> LocalKeyProvider:
         """Write a new keyring with KEK version 1; refuses to overwrite an existing one."""
         if path.exists():
             raise KeyringError(f"keyring already exists at {path}")
         path.parent.mkdir(parents=True, exist_ok=True)
         now = datetime.now(UTC).isoformat()
         inner = {
-            "keks": [{"version": 1, "state": "active", "created_at": now, "key": _b64(aead.new_key())}],
-            "index_root": _b64(aead.new_key()),
+            "keks": [{"version": 1, "state": "active", "created_at": now, "key": sealed.b64(aead.new_key())}],
+            "index_root": sealed.b64(aead.new_key()),
         }
-        _write_atomically(path, _seal(inner, master_secret, scrypt_n))
+        sealed.write_atomically(path, sealed.seal(KEYRING_FORMAT, inner, master_secret, scrypt_n))
         return cls(path, master_secret)
 
     # -- reading ----------------------------------------------------------------------------
@@ -82,14 +73,14 @@ class LocalKeyProvider(SoftwareKeyProvider):
             outer = json.loads(self.path.read_bytes())
         except (OSError, ValueError) as exc:
             raise KeyringError(f"keyring {self.path} is unreadable: {exc.__class__.__name__}") from None
-        inner, self.protected = _unseal(outer, self._secret)
+        inner, self.protected = sealed.unseal(KEYRING_FORMAT, outer, self._secret)
         try:
-            keks = {int(k["version"]): _unb64(k["key"]) for k in inner["keks"] if k.get("key")}
+            keks = {int(k["version"]): sealed.unb64(k["key"]) for k in inner["keks"] if k.get("key")}
             infos = [
                 KekInfo(int(k["version"]), _state(k["state"]), datetime.fromisoformat(k["created_at"]))
                 for k in inner["keks"]
             ]
-            index_root = _unb64(inner["index_root"])
+            index_root = sealed.unb64(inner["index_root"])
         except (KeyError, TypeError, ValueError):
             raise KeyringError(f"keyring {self.path} is malformed") from None
         self._raw = keks
@@ -115,10 +106,12 @@ class LocalKeyProvider(SoftwareKeyProvider):
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             outer = json.loads(self.path.read_bytes())
-            inner, _ = _unseal(outer, self._secret)
+            inner, _ = sealed.unseal(KEYRING_FORMAT, outer, self._secret)
             yield inner
             kdf = outer.get("kdf") or {}
-            _write_atomically(self.path, _seal(inner, self._secret, int(kdf.get("n", DEFAULT_SCRYPT_N))))
+            sealed.write_atomically(
+                self.path, sealed.seal(KEYRING_FORMAT, inner, self._secret, int(kdf.get("n", sealed.DEFAULT_SCRYPT_N)))
+            )
             self._reload()
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
@@ -135,7 +128,7 @@ class LocalKeyProvider(SoftwareKeyProvider):
                     "version": version,
                     "state": "active",
                     "created_at": datetime.now(UTC).isoformat(),
-                    "key": _b64(aead.new_key()),
+                    "key": sealed.b64(aead.new_key()),
                 }
             )
         return version
@@ -166,55 +159,3 @@ def _state(value: str) -> KekState:
     if value == "retired":
         return "retired"
     raise ValueError(value)
-
-
-def _seal(inner: dict[str, Any], secret: bytes | None, scrypt_n: int) -> dict[str, Any]:
-    body = json.dumps(inner, sort_keys=True).encode()
-    if secret is None:
-        return {"format": KEYRING_FORMAT, "protected": False, "keyring": inner}
-    salt = os.urandom(16)
-    key = aead.scrypt_key(secret, salt, n=scrypt_n, r=8, p=1)
-    return {
-        "format": KEYRING_FORMAT,
-        "protected": True,
-        "kdf": {"name": "scrypt", "n": scrypt_n, "r": 8, "p": 1, "salt": _b64(salt)},
-        "sealed": _b64(aead.Aead(key).seal(body, _AAD)),
-    }
-
-
-def _unseal(outer: dict[str, Any], secret: bytes | None) -> tuple[dict[str, Any], bool]:
-    if outer.get("format") != KEYRING_FORMAT:
-        raise KeyringError("keyring format not recognised")
-    if not outer.get("protected"):
-        if secret is not None:
-            raise KeyringError(
-                "a master secret is set but the keyring is not protected by one; refusing to guess "
-                "(unset CITIZEN_VAULT_MASTER_SECRET, or create the keyring with it)"
-            )
-        return dict(outer["keyring"]), False
-    if secret is None:
-        raise KeyringError("the keyring is protected: set CITIZEN_VAULT_MASTER_SECRET")
-    kdf = outer["kdf"]
-    key = aead.scrypt_key(secret, _unb64(kdf["salt"]), n=int(kdf["n"]), r=int(kdf["r"]), p=int(kdf["p"]))
-    try:
-        body = aead.Aead(key).open(_unb64(outer["sealed"]), _AAD)
-    except DecryptionFailed:
-        raise KeyringError("wrong master secret (or the keyring was altered)") from None
-    return dict(json.loads(body)), True
-
-
-def _write_atomically(path: Path, outer: dict[str, Any]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, json.dumps(outer, indent=1).encode())
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
