@@ -62,3 +62,33 @@ import_runs = Table(
     Column("finished_at", DateTime(timezone=True), nullable=True),
     Index("ux_import_runs_source", "source_sha256", "agency", unique=True),
 )
+
+# Registry: agencies, their API clients (secrets stored as keyed hashes), role assignments.
+agencies = Table(
+    "agencies",
+    metadata,
+    Column("code", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("status", String(16), nullable=False),  # active | retired
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+clients = Table(
+    "clients",
+    metadata,
+    Column("client_id", String(64), primary_key=True),
+    Column("agency", String(64), nullable=False, index=True),
+    Column("name", String(200), nullable=False),
+    Column("secret_hash", LargeBinary(32), nullable=False),
+    Column("status", String(16), nullable=False),  # active | revoked
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+role_assignments = Table(
+    "role_assignments",
+    metadata,
+    Column("subject", String(256), primary_key=True),
+    Column("agency", String(64), primary_key=True),
+    Column("role", String(32), primary_key=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)

@@ -13,12 +13,17 @@ from keys.dekstore import DekStore
 from keys.errors import KeyLayerError
 from keys.local import LocalKeyProvider
 from keys.provider import KeyProvider
+from keys.signing import SigningKeyring
 from keys.sqlstore import make_engine
 from vault import db
 from vault.catalogue import Catalogue
 from vault.errors import ConfigurationError
 from vault.profiles.service import ProfileService
+from vault.registry import Registry
 from vault.settings import Settings
+
+# Label of the provider-derived key that hashes client secrets (not a field name: fields cannot hold "/").
+CLIENT_SECRET_KEY_LABEL = "client-secrets/v1"
 
 DEV_KEYRING_WARNING = (
     "DEVELOPMENT MODE: the keyring is NOT protected by a master secret. Anyone who can read "
@@ -38,6 +43,8 @@ class Vault:
     dekstore: DekStore
     catalogue: Catalogue
     profiles: ProfileService
+    registry: Registry
+    signing: SigningKeyring
     warnings: list[str] = field(default_factory=list)
 
     def close(self) -> None:
@@ -86,8 +93,18 @@ def build_provider(settings: Settings, *, create: bool) -> KeyProvider:
         raise ConfigurationError(str(exc)) from None
 
 
-def _assemble(settings: Settings, provider: KeyProvider, data_engine: Engine, key_engine: Engine) -> Vault:
+def _assemble(
+    settings: Settings, provider: KeyProvider, data_engine: Engine, key_engine: Engine, *, create: bool
+) -> Vault:
     catalogue = Catalogue.load(settings.catalogue_path)
+    path = settings.data_dir / "signing-keys.json"
+    try:
+        if create:
+            signing = SigningKeyring.open_or_create(path, _secret(settings), settings.keyring_scrypt_n)
+        else:
+            signing = SigningKeyring(path, _secret(settings))
+    except KeyLayerError as exc:
+        raise ConfigurationError(str(exc)) from None
     dekstore = DekStore(key_engine, provider)
     warnings = []
     if isinstance(provider, LocalKeyProvider) and not provider.protected:
@@ -100,6 +117,8 @@ def _assemble(settings: Settings, provider: KeyProvider, data_engine: Engine, ke
         dekstore=dekstore,
         catalogue=catalogue,
         profiles=ProfileService(data_engine, dekstore, catalogue),
+        registry=Registry(data_engine, provider.index_key(CLIENT_SECRET_KEY_LABEL)),
+        signing=signing,
         warnings=warnings,
     )
 
@@ -114,7 +133,7 @@ def init_vault(settings: Settings) -> Vault:
     key_engine = make_engine(settings.resolved_keystore_url(), secure_delete=True)
     migrate.upgrade_keystore(key_engine)
     db.upgrade(data_engine)
-    return _assemble(settings, provider, data_engine, key_engine)
+    return _assemble(settings, provider, data_engine, key_engine, create=True)
 
 
 def open_vault(settings: Settings, *, check_schema: bool = True) -> Vault:
@@ -132,4 +151,4 @@ def open_vault(settings: Settings, *, check_schema: bool = True) -> Vault:
         data_engine.dispose()
         key_engine.dispose()
         raise ConfigurationError("the database schema is not up to date: run `citizen-vault db upgrade`")
-    return _assemble(settings, provider, data_engine, key_engine)
+    return _assemble(settings, provider, data_engine, key_engine, create=False)
