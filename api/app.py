@@ -1,0 +1,77 @@
+"""The FastAPI application factory. Nothing is built at import time: create_app(settings) does it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+
+from api import errors
+from api.middleware import Hygiene
+from api.routes import citizens, ops, registry, token
+from api.security import tokens
+from api.security.auth import Guard, RateLimiter
+from api.security.issuing import vault_issuer
+from api.security.policy import PolicyEngine
+from api.settings import AppSettings, ExternalIssuer
+from vault.errors import ConfigurationError
+from vault.runtime import Vault, open_vault
+from vault.settings import POLICIES_DIR
+
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/.well-known/jwks.json", "/v1/token"})
+
+
+def _external(issuer: ExternalIssuer, max_lifetime: int) -> tokens.Issuer:
+    try:
+        document = json.loads(issuer.jwks_file.read_text())
+        keys = {k["kid"]: dict(k) for k in document["keys"] if isinstance(k, dict) and "kid" in k}
+    except (OSError, ValueError, KeyError, TypeError):
+        raise ConfigurationError(f"JWKS of issuer {issuer.issuer} unreadable: {issuer.jwks_file}") from None
+    return tokens.Issuer(issuer.issuer, issuer.audience, keys.get, max_lifetime)
+
+
+def create_app(settings: AppSettings, vault: Vault | None = None) -> FastAPI:
+    """Build the app: open the vault, load keys and policy (fail closed), wire routes and errors."""
+    vault = vault or open_vault(settings)
+    policy = PolicyEngine(POLICIES_DIR / "model.conf", POLICIES_DIR / "policy.csv")
+    issuers = [vault_issuer(vault.signing, settings.issuer, settings.audience, settings.token_ttl_seconds)]
+    issuers += [_external(e, 3600) for e in settings.external_issuers]
+    guard = Guard(
+        tokens.TokenVerifier(issuers),
+        vault.registry,
+        policy,
+        RateLimiter(settings.rate_limit_per_minute),
+        settings.issuer,
+        list(settings.external_issuers),
+    )
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        vault.close()
+
+    app = FastAPI(
+        title="Citizen Vault",
+        version="1.0",
+        description="Encrypted citizen profiles, consent and audited, purpose-bound access.",
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.vault = vault
+    app.state.settings = settings
+    app.state.guard = guard
+    errors.install(app)
+    for router in (ops.router, token.router, citizens.router, registry.router):
+        app.include_router(router)
+
+    @app.middleware("http")
+    async def request_state(request: Request, call_next: Any) -> Any:
+        request.state.request_id = request.scope.get("state", {}).get("request_id")
+        return await call_next(request)
+
+    app.add_middleware(Hygiene, max_body_bytes=settings.max_body_bytes)
+    return app

@@ -1,0 +1,107 @@
+"""Every error becomes an RFC 9457 problem document, mapped here and nowhere else.
+
+Domain errors never subclass HTTPException; this table decides their status. Messages are the
+domain's own (they never carry field values); unexpected exceptions become a bare 500 with only a
+request id, and are logged with their type.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from vault import errors as domain
+
+log = logging.getLogger(__name__)
+PROBLEM = "application/problem+json"
+
+# domain error -> (status, type slug, title)
+DOMAIN: list[tuple[type[Exception], int, str, str]] = [
+    (domain.ValidationFailed, 422, "validation-failed", "The request does not satisfy the field catalogue"),
+    (domain.NotFound, 404, "not-found", "Not found"),
+    (domain.Conflict, 409, "conflict", "Conflicts with existing data"),
+    (domain.CitizenErased, 410, "erased", "The citizen was erased"),
+    (domain.CannotDecrypt, 503, "cannot-decrypt", "Stored data cannot be decrypted"),
+    (domain.ConfigurationError, 503, "unavailable", "The vault is not able to serve this request"),
+]
+
+
+class ApiProblem(Exception):
+    """An HTTP-level refusal (auth, policy, limits) raised by the interface layer itself."""
+
+    def __init__(
+        self, status: int, slug: str, title: str, detail: str, headers: dict[str, str] | None = None, **extra: Any
+    ) -> None:
+        self.status, self.slug, self.title, self.detail = status, slug, title, detail
+        self.headers = headers or {}
+        self.extra = extra
+        super().__init__(detail)
+
+
+def problem(
+    request: Request,
+    status: int,
+    slug: str,
+    title: str,
+    detail: str,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    """A problem+json response."""
+    body = {
+        "type": f"https://citizen-vault.example/problems/{slug}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": request.url.path[:200],
+        "request_id": getattr(request.state, "request_id", None),
+        **extra,
+    }
+    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers on ``app``."""
+
+    @app.exception_handler(ApiProblem)
+    async def _api(request: Request, exc: ApiProblem) -> JSONResponse:
+        return problem(request, exc.status, exc.slug, exc.title, exc.detail, exc.headers, **exc.extra)
+
+    @app.exception_handler(domain.VaultError)
+    async def _domain(request: Request, exc: domain.VaultError) -> JSONResponse:
+        for kind, status, slug, title in DOMAIN:
+            if isinstance(exc, kind):
+                extra: dict[str, Any] = {}
+                if isinstance(exc, domain.ValidationFailed):
+                    extra["errors"] = exc.problems
+                if isinstance(exc, domain.ConfigurationError):
+                    log.error("configuration error while serving", extra={"cause": str(exc)})
+                    return problem(request, status, slug, title, "try again later or contact the operator")
+                return problem(request, status, slug, title, str(exc), **extra)
+        return problem(request, 400, "bad-request", "Bad request", str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors: dict[str, str] = {}
+        for err in exc.errors():
+            loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
+            errors[loc[:100]] = str(err.get("msg", "invalid"))[:200]
+        malformed = any(e.get("type") == "json_invalid" for e in exc.errors())
+        if malformed:
+            return problem(request, 400, "malformed-json", "The body is not valid JSON", "send a JSON object")
+        return problem(request, 422, "invalid-request", "The request is not valid", "see errors", errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        slug = {404: "not-found", 405: "method-not-allowed", 413: "too-large"}.get(exc.status_code, "http-error")
+        return problem(request, exc.status_code, slug, str(exc.detail), str(exc.detail), dict(exc.headers or {}))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.error("unexpected error", extra={"cause": type(exc).__name__, "path": request.url.path[:200]})
+        return problem(request, 500, "internal", "Internal error", "the error was logged with this request id")

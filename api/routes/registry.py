@@ -1,0 +1,118 @@
+"""Registry for administrators: agencies, API clients, role assignments."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+
+from api.schemas import (
+    AgencyCreate,
+    AgencyPublic,
+    AgencyUpdate,
+    ClientCreate,
+    ClientCreated,
+    ClientPublic,
+    RoleAssignmentBody,
+)
+from api.security.auth import Principal, require
+from vault.registry import OPERATOR_AGENCY
+
+router = APIRouter(tags=["registry"])
+AgencyFilter = Annotated[str | None, Query(min_length=3, max_length=64)]
+
+
+def _scope(request: Request, who: Principal, resource: str, action: str, agency: str | None) -> str | None:
+    """The agency a listing or change concerns; checked against own-agency rules."""
+    target = agency or (None if who.agency == OPERATOR_AGENCY else who.agency)
+    request.app.state.guard.authorize(who, resource, action, target or who.agency)
+    return target
+
+
+@router.get("/v1/agencies", response_model=list[AgencyPublic])
+def list_agencies(request: Request, who: Principal = require("agencies", "read")) -> list[AgencyPublic]:
+    """Every registered agency."""
+    return [
+        AgencyPublic(code=a.code, name=a.name, status=a.status) for a in request.app.state.vault.registry.agencies()
+    ]
+
+
+@router.post("/v1/agencies", status_code=201, response_model=AgencyPublic)
+def create_agency(body: AgencyCreate, request: Request, who: Principal = require("agencies", "create")) -> AgencyPublic:
+    """Register an agency."""
+    a = request.app.state.vault.registry.create_agency(body.code, body.name)
+    return AgencyPublic(code=a.code, name=a.name, status=a.status)
+
+
+@router.patch("/v1/agencies/{code}", response_model=AgencyPublic)
+def update_agency(
+    code: str, body: AgencyUpdate, request: Request, who: Principal = require("agencies", "update")
+) -> AgencyPublic:
+    """Retire or reactivate an agency (its clients and officers stop working while retired)."""
+    a = request.app.state.vault.registry.set_agency_status(code, body.status)
+    return AgencyPublic(code=a.code, name=a.name, status=a.status)
+
+
+@router.get("/v1/clients", response_model=list[ClientPublic])
+def list_clients(
+    request: Request, agency: AgencyFilter = None, who: Principal = require("clients", "read")
+) -> list[ClientPublic]:
+    """API clients of an agency (your own unless you administer the vault)."""
+    target = _scope(request, who, "clients", "read", agency)
+    return [
+        ClientPublic(client_id=c.client_id, agency=c.agency, name=c.name, status=c.status)
+        for c in request.app.state.vault.registry.clients(target)
+    ]
+
+
+@router.post("/v1/clients", status_code=201, response_model=ClientCreated)
+def create_client(body: ClientCreate, request: Request, who: Principal = require("clients", "create")) -> ClientCreated:
+    """A new client; the secret is in this response only."""
+    _scope(request, who, "clients", "create", body.agency)
+    client, secret = request.app.state.vault.registry.create_client(body.agency, body.name)
+    return ClientCreated(
+        client_id=client.client_id, agency=client.agency, name=client.name, status=client.status, client_secret=secret
+    )
+
+
+@router.delete("/v1/clients/{client_id}", status_code=204)
+def revoke_client(client_id: str, request: Request, who: Principal = require("clients", "delete")) -> None:
+    """Revoke a client; its tokens are refused from the next request on."""
+    registry = request.app.state.vault.registry
+    _scope(request, who, "clients", "delete", registry.client(client_id).agency)
+    registry.revoke_client(client_id)
+
+
+@router.get("/v1/role-assignments", response_model=list[RoleAssignmentBody])
+def list_roles(
+    request: Request, agency: AgencyFilter = None, who: Principal = require("role-assignments", "read")
+) -> list[RoleAssignmentBody]:
+    """Who holds which role (your own agency unless you administer the vault)."""
+    target = _scope(request, who, "role-assignments", "read", agency)
+    return [
+        RoleAssignmentBody(subject=r.subject, agency=r.agency, role=r.role)
+        for r in request.app.state.vault.registry.assignments(target)
+    ]
+
+
+@router.post("/v1/role-assignments", status_code=201, response_model=RoleAssignmentBody)
+def assign_role(
+    body: RoleAssignmentBody, request: Request, who: Principal = require("role-assignments", "create")
+) -> RoleAssignmentBody:
+    """Give a subject a role in an agency."""
+    _scope(request, who, "role-assignments", "create", body.agency)
+    r = request.app.state.vault.registry.assign(body.subject, body.agency, body.role)
+    return RoleAssignmentBody(subject=r.subject, agency=r.agency, role=r.role)
+
+
+@router.delete("/v1/role-assignments", status_code=204)
+def remove_role(
+    request: Request,
+    subject: Annotated[str, Query(min_length=1, max_length=256)],
+    agency: Annotated[str, Query(min_length=3, max_length=64)],
+    role: Annotated[str, Query(min_length=1, max_length=32)],
+    who: Principal = require("role-assignments", "delete"),
+) -> None:
+    """Remove a role: effective on the subject's next request, in every worker."""
+    _scope(request, who, "role-assignments", "delete", agency)
+    request.app.state.vault.registry.unassign(subject, agency, role)

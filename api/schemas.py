@@ -1,0 +1,127 @@
+"""Request and response bodies. One model per direction, unknown members refused: a response model
+cannot carry a ciphertext or a field the caller was not allowed."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+FieldValue = str | int
+
+
+class Strict(BaseModel):
+    """Refuse unknown members."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class CitizenCreate(Strict):
+    """A new profile: field name -> value (see policies/fields.yaml)."""
+
+    fields: dict[str, FieldValue] = Field(max_length=64)
+
+
+class CitizenCorrect(Strict):
+    """Corrections: field name -> new value, or null to remove an optional field."""
+
+    fields: dict[str, FieldValue | None] = Field(max_length=64)
+
+
+class Created(Strict):
+    """Id of a created resource."""
+
+    id: uuid.UUID
+
+
+class ProvenancePublic(Strict):
+    """Where a value came from."""
+
+    source_agency: str
+    updated_at: datetime
+    hold_basis: str | None = None
+
+
+class CitizenPublic(Strict):
+    """A profile as the caller may see it."""
+
+    id: uuid.UUID
+    status: Literal["active", "erased"]
+    fields: dict[str, FieldValue]
+    provenance: dict[str, ProvenancePublic]
+
+
+class LookupResult(Strict):
+    """Citizens matching an exact lookup."""
+
+    ids: list[uuid.UUID]
+
+
+class ErasurePublic(Strict):
+    """What an erasure did."""
+
+    id: uuid.UUID
+    destroyed_fields: list[str]
+    held_fields: dict[str, str]
+    already_erased: bool
+
+
+class AgencyCreate(Strict):
+    """Register an agency."""
+
+    code: str = Field(min_length=3, max_length=64)
+    name: str = Field(min_length=1, max_length=200)
+
+
+class AgencyUpdate(Strict):
+    """Change an agency's status."""
+
+    status: Literal["active", "retired"]
+
+
+class AgencyPublic(Strict):
+    """An agency."""
+
+    code: str
+    name: str
+    status: str
+
+
+class ClientCreate(Strict):
+    """A new API client for an agency."""
+
+    agency: str = Field(min_length=3, max_length=64)
+    name: str = Field(min_length=1, max_length=200)
+
+
+class ClientPublic(Strict):
+    """An API client (never its secret)."""
+
+    client_id: str
+    agency: str
+    name: str
+    status: str
+
+
+class ClientCreated(ClientPublic):
+    """A new client with its secret: shown this once, stored only as a keyed hash."""
+
+    client_secret: str
+
+
+class RoleAssignmentBody(Strict):
+    """A role held by a subject in an agency."""
+
+    subject: str = Field(min_length=1, max_length=256)
+    agency: str = Field(min_length=3, max_length=64)
+    role: str = Field(min_length=1, max_length=32)
+
+
+class TokenResponse(Strict):
+    """OAuth 2.0 token response."""
+
+    access_token: str
+    token_type: Literal["Bearer"] = "Bearer"  # noqa: S105 - the OAuth token type, not a secret
+    expires_in: int

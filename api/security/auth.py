@@ -1,0 +1,157 @@
+"""Who is calling, and may they do this? One dependency used by every protected route.
+
+Order, failing closed at each step: bearer token present -> token verified (api.security.tokens)
+-> claims mapped to (subject, role, agency) -> the role is still held *now* (database, so a removal
+takes effect on the next request in every worker) -> rate limit -> Casbin allows the action.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from api.errors import ApiProblem
+from api.security.policy import NO_OWNER, PolicyEngine
+from api.security.tokens import TokenRejected, TokenVerifier
+from api.settings import ExternalIssuer
+from vault.registry import ROLES, Registry
+
+log = logging.getLogger(__name__)
+bearer = HTTPBearer(auto_error=False, description="A token from POST /v1/token or a trusted identity provider.")
+
+
+@dataclass(frozen=True)
+class Principal:
+    """An authenticated caller."""
+
+    subject: str
+    role: str
+    agency: str
+    issuer: str
+
+
+def unauthorized(reason: str) -> ApiProblem:
+    """401 with an audit-ready reason code."""
+    return ApiProblem(
+        401,
+        "unauthorized",
+        "Authentication failed",
+        f"token refused: {reason}",
+        {"WWW-Authenticate": f'Bearer error="invalid_token", error_description="{reason}"'},
+        reason=reason,
+    )
+
+
+def forbidden(reason: str) -> ApiProblem:
+    """403 with a reason the caller can act on."""
+    return ApiProblem(403, "forbidden", "Not allowed", reason, reason=reason)
+
+
+class RateLimiter:
+    """Token bucket per key, per process (see docs/decisions.md: limits are per worker)."""
+
+    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate = per_minute / 60.0
+        self.burst = float(per_minute)
+        self._clock = clock
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def take(self, key: str) -> float:
+        """0 when allowed, else seconds until the next request would be."""
+        now = self._clock()
+        with self._lock:
+            tokens, last = self._buckets.get(key, (self.burst, now))
+            tokens = min(self.burst, tokens + (now - last) * self.rate)
+            if tokens >= 1:
+                self._buckets[key] = (tokens - 1, now)
+                return 0.0
+            self._buckets[key] = (tokens, now)
+            if len(self._buckets) > 100_000:
+                self._buckets.clear()
+            return (1 - tokens) / self.rate
+
+
+class Guard:
+    """Authentication, live role check, rate limit and policy, in that order."""
+
+    def __init__(
+        self,
+        verifier: TokenVerifier,
+        registry: Registry,
+        policy: PolicyEngine,
+        limiter: RateLimiter,
+        vault_issuer: str,
+        external: list[ExternalIssuer],
+    ) -> None:
+        self.verifier = verifier
+        self.registry = registry
+        self.policy = policy
+        self.limiter = limiter
+        self.vault_issuer = vault_issuer
+        self.external = {e.issuer: e for e in external}
+
+    def authenticate(self, token: str) -> Principal:
+        """A principal for a verified token whose role is still held; raises ApiProblem otherwise."""
+        try:
+            verified = self.verifier.verify(token)
+        except TokenRejected as exc:
+            raise unauthorized(exc.reason) from None
+        claims = verified.claims
+        if verified.issuer == self.vault_issuer:
+            role, agency, subject = claims.get("role"), claims.get("agency", NO_OWNER), verified.subject
+        else:
+            ext = self.external[verified.issuer]
+            role, agency = claims.get(ext.role_claim), claims.get(ext.agency_claim, NO_OWNER)
+            subject = ext.subject_prefix + verified.subject
+        if not isinstance(role, str) or role not in ROLES:
+            raise unauthorized("unknown-role")
+        if not isinstance(agency, str) or not agency or len(agency) > 64:
+            raise unauthorized("bad-agency")
+        if role == "agency-app":
+            if not self.registry.client_is_active(subject):
+                raise unauthorized("client-revoked")
+        elif role != "citizen" and not self.registry.holds(subject, agency, role):
+            raise forbidden("role-not-held: this role is not (or no longer) assigned to you in this agency")
+        return Principal(subject, role, NO_OWNER if role == "citizen" else agency, verified.issuer)
+
+    def authorize(self, principal: Principal, resource: str, action: str, owner: str | None = None) -> None:
+        """Casbin decision; ``owner`` is the agency owning the target (own-agency rules)."""
+        if not self.policy.allows(principal.role, principal.agency, resource, action, owner or principal.agency):
+            raise forbidden(f"policy: role {principal.role} may not {action} {resource} here")
+
+    def limit(self, key: str) -> None:
+        """429 with Retry-After when ``key`` is over its rate."""
+        wait = self.limiter.take(key)
+        if wait > 0:
+            retry = max(1, int(wait + 0.999))
+            raise ApiProblem(
+                429, "rate-limited", "Too many requests", f"retry after {retry} s", {"Retry-After": str(retry)}
+            )
+
+
+def require(resource: str, action: str) -> Any:
+    """Dependency: an authenticated principal allowed to ``action`` on ``resource`` (own agency).
+
+    Routes whose target belongs to another agency call ``guard.authorize`` again with that owner.
+    """
+
+    def dependency(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> Principal:
+        if credentials is None or credentials.scheme.lower() != "bearer":
+            raise unauthorized("missing-token")
+        guard: Guard = request.app.state.guard
+        principal = guard.authenticate(credentials.credentials)
+        guard.limit(f"{principal.issuer}|{principal.subject}")
+        guard.authorize(principal, resource, action)
+        request.state.principal = principal
+        return principal
+
+    dependency.authz = (resource, action)  # type: ignore[attr-defined]  # read by the route-coverage test
+    return Depends(dependency)

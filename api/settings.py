@@ -1,0 +1,37 @@
+"""Settings of the HTTP interface, on top of the vault's own (same CITIZEN_VAULT_ prefix)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from vault.settings import Settings
+
+
+class ExternalIssuer(BaseModel):
+    """An identity provider whose tokens the vault accepts (national login, government directory)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    issuer: str = Field(description="Exact `iss` value.")
+    audience: str = Field(description="The `aud` its tokens must carry for the vault.")
+    jwks_file: Path = Field(description="Its public keys (JWKS JSON); keys are never fetched from token headers.")
+    role_claim: str = Field(default="role", description="Claim holding the role.")
+    agency_claim: str = Field(default="agency", description="Claim holding the agency (officers).")
+    subject_prefix: str = Field(default="", description="Prefix added to `sub` to keep issuers' subjects apart.")
+
+
+class AppSettings(Settings):
+    """Every knob of the HTTP service."""
+
+    issuer: str = Field(default="http://127.0.0.1:8000", description="The vault's own token issuer (`iss`).")
+    audience: str = Field(default="citizen-vault", description="Audience every accepted token must name.")
+    token_ttl_seconds: int = Field(default=900, ge=60, le=3600, description="Lifetime of tokens the vault issues.")
+    max_body_bytes: int = Field(default=1_000_000, ge=1024, description="Largest request body accepted (413 above).")
+    rate_limit_per_minute: int = Field(default=600, ge=1, description="Requests per minute per client or subject.")
+    trusted_proxies: list[str] = Field(
+        default_factory=list, description="Proxy addresses whose X-Forwarded-For is believed; none by default."
+    )
+    external_issuers: list[ExternalIssuer] = Field(
+        default_factory=list, description="Identity providers for citizens and officers (JSON list)."
+    )
