@@ -10,9 +10,13 @@ bootstrap:
 bootstrap-test:
 	@scripts/bootstrap.sh test
 
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
 ## Start Citizen Vault on the embedded default (SQLite + local keyring in $(DATA_DIR)) with demo data.
 run: bootstrap
 	@$(VENV)/citizen-vault --data-dir $(DATA_DIR) demo
+	@exec $(VENV)/citizen-vault --data-dir $(DATA_DIR) serve --host $(HOST) --port $(PORT)
 
 ## The whole suite: lint, types, import direction, tests (real SQLite, PostgreSQL, SoftHSM2).
 test: bootstrap-test lint typecheck imports unit

@@ -21,6 +21,7 @@ from vault.errors import ConfigurationError
 from vault.runtime import Vault, open_vault
 from vault.settings import POLICIES_DIR
 
+MAX_TOKEN_LIFETIME = 3600  # longest token accepted from the vault itself (operator-minted ones included)
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/.well-known/jwks.json", "/v1/token"})
 
 
@@ -37,7 +38,7 @@ def create_app(settings: AppSettings, vault: Vault | None = None) -> FastAPI:
     """Build the app: open the vault, load keys and policy (fail closed), wire routes and errors."""
     vault = vault or open_vault(settings)
     policy = PolicyEngine(POLICIES_DIR / "model.conf", POLICIES_DIR / "policy.csv")
-    issuers = [vault_issuer(vault.signing, settings.issuer, settings.audience, settings.token_ttl_seconds)]
+    issuers = [vault_issuer(vault.signing, settings.issuer, settings.audience, MAX_TOKEN_LIFETIME)]
     issuers += [_external(e, 3600) for e in settings.external_issuers]
     guard = Guard(
         tokens.TokenVerifier(issuers),
