@@ -1,0 +1,133 @@
+"""`citizen-vault demo | serve | token`: the running service and its demo."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+
+from api.cli_common import app_settings, err, failing_cleanly, opened, out, parse_uuid, state
+from api.security import issuing
+from vault import demo as demo_data
+from vault import operations
+from vault.demo_registry import AGENCIES, DemoClient, seed_registry
+from vault.importer import Importer
+from vault.registry import ROLES
+from vault.runtime import Vault, init_vault, open_vault
+
+
+def demo(
+    citizens: Annotated[int, typer.Option(min=1, max=1_000_000, help="How many fictitious citizens.")] = 50,
+) -> None:
+    """Initialise (if needed), seed agencies, officers, clients and fictitious citizens; show how to try each role."""
+    with failing_cleanly():
+        vault = init_vault(app_settings())
+    try:
+        for warning in vault.warnings:
+            err.print(f"[bold yellow]WARNING:[/] {warning}")
+        path = vault.settings.data_dir / f"demo-citizens-{citizens}.jsonl"
+        demo_data.write_jsonl(path, citizens)
+        with failing_cleanly():
+            result = Importer(vault.profiles, workers=0).run(path, "civil-registry")
+            clients = seed_registry(vault.registry)
+        path.unlink()
+        _demo_summary(vault, result.accepted, result.already_done, clients)
+    finally:
+        vault.close()
+
+
+def _demo_summary(vault: Vault, accepted: int, already: bool, clients: list[DemoClient]) -> None:
+    settings = app_settings()
+    first = demo_data.profile(0)
+    ids = vault.profiles.lookup("national_id", first["national_id"])
+    citizen = str(ids[0]) if ids else "<citizen-id>"
+    out.print(f"[bold]Citizen Vault demo[/] in {vault.settings.data_dir.resolve()}")
+    out.print("Citizens were seeded earlier." if already else f"Imported {accepted} fictitious citizens.")
+    out.print(f"Total citizens: {operations.count_citizens(vault)}; agencies: {', '.join(AGENCIES)}")
+    base = settings.issuer
+
+    def token(subject: str, role: str, agency: str | None) -> str:
+        return issuing.issue(vault.signing, settings.issuer, settings.audience, subject, role, agency, 3600)
+
+    examples = [
+        ("citizen: my own profile", token(citizen, "citizen", None), f"{base}/v1/me"),
+        (
+            "registrar (civil-registry): read a profile",
+            token("registrar@civil-registry", "registrar", "civil-registry"),
+            f"{base}/v1/citizens/{citizen}",
+        ),
+        (
+            "caseworker (benefits-office): look up by national id",
+            token("caseworker@benefits-office", "caseworker", "benefits-office"),
+            f"{base}/v1/citizens?national_id={first['national_id']}",
+        ),
+        (
+            "registrar (tax-office): refused, only the civil registry reads profiles",
+            token("registrar@tax-office", "registrar", "tax-office"),
+            f"{base}/v1/citizens/{citizen}",
+        ),
+        ("admin (vault operator): list agencies", token("admin@vault", "admin", "vault"), f"{base}/v1/agencies"),
+        (
+            "agency-app (tax-office): look up by email",
+            token(clients[0].client_id, "agency-app", clients[0].agency),
+            f"{base}/v1/citizens?email={first['email']}",
+        ),
+    ]
+    out.print("\nTry each role (tokens valid for one hour):")
+    for title, tok, url in examples:
+        out.print(f"\n# {title}", markup=False)
+        out.print(f"curl -s -H 'Authorization: Bearer {tok}' '{url}'", markup=False)
+    for c in clients:
+        if c.secret:
+            out.print(f"\n# {c.agency} application: client credentials (secret shown once)", markup=False)
+            out.print(
+                f"curl -s -d grant_type=client_credentials -d client_id={c.client_id} -d client_secret={c.secret} "
+                f"{base}/v1/token",
+                markup=False,
+            )
+    out.print(f"\nAPI documentation: {base}/docs   operator CLI: .venv/bin/citizen-vault --help", markup=False)
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes.")] = 1,
+) -> None:
+    """Run the HTTP API under uvicorn."""
+    import uvicorn  # noqa: PLC0415 - only this command needs the server
+
+    if state.get("data_dir") is not None:
+        os.environ["CITIZEN_VAULT_DATA_DIR"] = str(state["data_dir"])
+    with failing_cleanly():
+        open_vault(app_settings()).close()  # refuse to start (clearly) before forking workers
+    out.print(f"Citizen Vault listening on http://{host}:{port}  (docs: /docs, {workers} worker(s))")
+    uvicorn.run("api.asgi:app", factory=True, host=host, port=port, workers=workers, log_level="warning")
+
+
+def token_(
+    role: Annotated[str, typer.Option(help=f"One of: {', '.join(ROLES)}.")],
+    agency: Annotated[str | None, typer.Option(help="Agency (domain) the token acts in.")] = None,
+    subject: Annotated[str | None, typer.Option(help="Subject; for role citizen, the citizen's vault id.")] = None,
+    ttl: Annotated[int, typer.Option(min=60, max=3600, help="Lifetime in seconds.")] = 900,
+) -> None:
+    """Print a token signed by the vault (an operator tool for scripts and tests)."""
+    if role not in ROLES:
+        err.print(f"[bold red]error:[/] unknown role {role!r}; one of {', '.join(ROLES)}")
+        raise typer.Exit(2)
+    if role != "citizen" and not agency:
+        err.print("[bold red]error:[/] --agency is required for every role but citizen")
+        raise typer.Exit(2)
+    if role == "citizen":
+        if subject is None:
+            err.print("[bold red]error:[/] --subject (the citizen's vault id) is required for role citizen")
+            raise typer.Exit(2)
+        parse_uuid(subject)
+    settings = app_settings()
+    with opened() as vault:
+        out.print(
+            issuing.issue(
+                vault.signing, settings.issuer, settings.audience, subject or f"{role}@{agency}", role, agency, ttl
+            ),
+            markup=False,
+        )
