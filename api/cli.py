@@ -28,9 +28,6 @@ def _main(data_dir: DataDir = None) -> None:
 
 app.add_typer(keys_app, name="keys")
 app.add_typer(db_app, name="db")
-app.command()(cli_service.demo)
-app.command()(cli_service.serve)
-app.command("token")(cli_service.token_)
 
 
 @app.command()
@@ -132,6 +129,12 @@ def _redact(url: str) -> str:
     from sqlalchemy.engine import make_url  # noqa: PLC0415 - only for display
 
     return make_url(url).render_as_string(hide_password=True)
+
+
+# Registered last so that `--help` lists the vault commands first.
+app.command()(cli_service.demo)
+app.command()(cli_service.serve)
+app.command("token")(cli_service.token_)
 
 
 def main() -> None:
