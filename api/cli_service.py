@@ -102,7 +102,19 @@ def serve(
     with failing_cleanly():
         open_vault(app_settings()).close()  # refuse to start (clearly) before forking workers
     out.print(f"Citizen Vault listening on http://{host}:{port}  (docs: /docs, {workers} worker(s))")
-    uvicorn.run("api.asgi:app", factory=True, host=host, port=port, workers=workers, log_level="warning")
+    proxies = app_settings().trusted_proxies
+    uvicorn.run(
+        "api.asgi:app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+        # X-Forwarded-* is believed only from configured proxies (uvicorn would trust 127.0.0.1 by default).
+        proxy_headers=bool(proxies),
+        forwarded_allow_ips=",".join(proxies) if proxies else "",
+        server_header=False,
+    )
 
 
 def token_(

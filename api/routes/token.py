@@ -80,6 +80,7 @@ async def token(request: Request) -> TokenResponse:
         raise _invalid_client()
     state = request.app.state
     state.guard.limit(f"token|{client_id[:64]}")
+    state.guard.limit(f"token-ip|{request.client.host if request.client else '-'}")
     client = state.vault.registry.authenticate_client(client_id, secret)
     if client is None or not state.vault.registry.client_is_active(client.client_id):
         raise _invalid_client()
