@@ -68,6 +68,10 @@ def keys_rotate(
 def keys_retire(version: Annotated[int, typer.Argument(help="KEK version to destroy.")]) -> None:
     """Destroy an old KEK version; refused while any data key is still wrapped under it."""
     with opened() as vault:
+        if version == vault.provider.active_version():
+            # Checked first: "N data keys still wrapped, rotate first" would be wrong advice here.
+            err.print(f"[bold red]error:[/] version {version} is the active KEK version: it cannot be retired")
+            raise typer.Exit(2)
         still = vault.dekstore.count_by_kek_version().get(version, 0)
         if still:
             err.print(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 from vault.errors import Conflict
@@ -34,10 +35,8 @@ class DemoClient:
 def seed_registry(registry: Registry) -> list[DemoClient]:
     """Agencies, officers' roles and one client per agency (idempotent)."""
     for code, name in AGENCIES.items():
-        try:
+        with contextlib.suppress(Conflict):
             registry.create_agency(code, name)
-        except Conflict:
-            pass
     for subject, agency, role in OFFICERS:
         registry.assign(subject, agency, role)
     out = []

@@ -51,6 +51,7 @@ Format = Literal["jsonl", "csv"]
 MAX_LINE_BYTES = 1_000_000
 Progress = Callable[[int], None]
 RawItem = tuple[int, "bytes | dict[str, Any] | LineError"]
+_TAKEN = "already registered to another citizen"
 
 
 @dataclass(frozen=True)
@@ -315,7 +316,10 @@ class Importer:
         ahead = 2 * max(1, self.workers)
         pending: deque[tuple[list[RawItem], AsyncResult[list[Ready | LineError]] | None]] = deque()
         batch_no = result.batches_done
-        first = result.resumed_from_line > 0
+        # The batch in flight when an earlier attempt died may have stored its data keys without
+        # its profiles, even when it was the run's very first batch (lines_done still 0): always
+        # clean up before the first batch (a no-op for a new run, whose ids are all new).
+        first = True
         exhausted = False
         while pending or not exhausted:
             while not exhausted and len(pending) < ahead:
@@ -330,7 +334,9 @@ class Importer:
                 break
             items, job = pending.popleft()
             prepared = (
-                job.get() if job is not None else prepare_batch(result.run_id, result.batches_done, items, agency, now)
+                _collect(job)
+                if job is not None
+                else prepare_batch(result.run_id, result.batches_done, items, agency, now)
             )
             self._commit(result, items[-1][0], prepared, drop_orphans=first)
             first = False
@@ -361,11 +367,11 @@ class Importer:
             # Some unique value is already registered. Find which (one indexed query per unique
             # field), reject those lines, and retry the rest as a batch; if a concurrent writer
             # still wins a race, fall back to one transaction per profile.
-            taken = self._registered(seen)
+            taken = self._registered(seen, result.run_id)
             for r in ready:
                 if r.line in taken:
                     svc.dekstore.destroy(r.citizen)
-            errors.extend(LineError(n, {f: "already registered to another citizen"}) for n, f in taken.items())
+            errors.extend(LineError(n, {f: why}) for n, (f, why) in taken.items())
             ready = [r for r in ready if r.line not in taken]
             try:
                 self._insert(result, last_line, ready, errors)
@@ -399,7 +405,7 @@ class Importer:
             except IntegrityError:
                 svc.dekstore.destroy(r.citizen)
                 name = sorted(self._unique)[0] if self._unique else "fields"
-                errors.append(LineError(r.line, {name: "already registered to another citizen"}))
+                errors.append(LineError(r.line, {name: _TAKEN}))
         with svc.engine.begin() as conn:
             self._checkpoint(conn, result, last_line, accepted, len(errors))
 
@@ -418,20 +424,24 @@ class Importer:
             )
         )
 
-    def _registered(self, seen: dict[tuple[str, bytes], int]) -> dict[int, str]:
-        """Lines whose unique values are already registered (one query per unique field)."""
+    def _registered(self, seen: dict[tuple[str, bytes], int], run: uuid.UUID) -> dict[int, tuple[str, str]]:
+        """Lines whose unique values are already registered (one query per unique field), with the
+        field and why: a value taken by an earlier batch of this same run is a duplicate line of
+        the file (import ids start with the run's bytes), not another citizen's."""
         by_field: dict[str, list[bytes]] = {}
         for name, digest in seen:
             by_field.setdefault(name, []).append(digest)
-        taken: dict[int, str] = {}
+        taken: dict[int, tuple[str, str]] = {}
         with self.profiles.engine.connect() as conn:
             for name, digests in by_field.items():
                 for start in range(0, len(digests), 500):
-                    found = conn.scalars(
-                        select(blind_index.c.digest).where(
+                    found = conn.execute(
+                        select(blind_index.c.digest, blind_index.c.citizen_id).where(
                             blind_index.c.field == name, blind_index.c.digest.in_(digests[start : start + 500])
                         )
                     )
-                    for digest in found:
-                        taken[seen[(name, digest)]] = name
+                    for digest, owner in found:
+                        same_run = owner.version == 8 and owner.bytes[:6] == run.bytes[:6]
+                        why = "duplicate of an earlier line in this file" if same_run else _TAKEN
+                        taken[seen[(name, digest)]] = (name, why)
         return taken

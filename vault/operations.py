@@ -42,6 +42,7 @@ def export(vault: Vault, destination: Path, decrypted: bool, progress: Callable[
     ``decrypted``, plaintext values (for migration out of the vault; handle as the most sensitive file).
     """
     fd = os.open(destination, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # the mode above only applies to a new file: tighten an existing one too
     count = 0
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         header = {"format": EXPORT_FORMAT, "encrypted": not decrypted, "exported_at": datetime.now(UTC).isoformat()}

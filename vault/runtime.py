@@ -23,7 +23,7 @@ from vault.registry import Registry
 from vault.settings import Settings
 
 # Label of the provider-derived key that hashes client secrets (not a field name: fields cannot hold "/").
-CLIENT_SECRET_KEY_LABEL = "client-secrets/v1"
+CLIENT_SECRET_KEY_LABEL = "client-secrets/v1"  # noqa: S105 - a derivation label, not a secret
 
 DEV_KEYRING_WARNING = (
     "DEVELOPMENT MODE: the keyring is NOT protected by a master secret. Anyone who can read "

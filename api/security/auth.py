@@ -116,6 +116,8 @@ class Guard:
         if not isinstance(agency, str) or not agency or len(agency) > 64:
             raise unauthorized("bad-agency")
         if role == "agency-app":
+            if verified.issuer != self.vault_issuer:  # clients get their tokens from the vault, nowhere else
+                raise unauthorized("role-not-from-issuer")
             if not self.registry.client_is_active(subject):
                 raise unauthorized("client-revoked")
         elif role != "citizen" and not self.registry.holds(subject, agency, role):

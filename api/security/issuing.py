@@ -48,6 +48,7 @@ def vault_issuer(signing: SigningKeyring, issuer: str, audience: str, max_lifeti
 
     def keys(kid: str) -> dict[str, str] | None:
         try:
+            signing.refresh()  # one stat: a key retired by another process stops verifying here too
             return signing.public_jwk(kid)
         except Exception:
             return None

@@ -10,7 +10,8 @@ type allows). So this wrapper decides everything before and after calling it:
   python-jose is a typed public JWK of that issuer, so an HMAC algorithm can never use it as a secret;
 * exp, iat, iss, aud and sub required; iat and nbf not in the future; a bounded lifetime; exact
   issuer and audience matches;
-* verified tokens cached (keyed by SHA-256 of the token) until they expire.
+* verified tokens cached (keyed by SHA-256 of the token) until they expire, and only while their
+  issuer still holds the key that verified them (a retired key ends its tokens at once).
 
 Every refusal is a TokenRejected with a short reason code fit for the audit log.
 """
@@ -27,8 +28,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from jose import jwt
-from jose.exceptions import ExpiredSignatureError, JWTClaimsError, JWTError
+from jose import jwk, jwt
+from jose.exceptions import ExpiredSignatureError, JOSEError, JWTClaimsError, JWTError
 
 ALGORITHMS = ("ES256",)
 MAX_TOKEN_BYTES = 8192
@@ -67,13 +68,26 @@ class VerifiedToken:
     claims: Mapping[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class _Verified:
+    """A cache entry: the result, and the issuer key it rests on (re-checked on every hit)."""
+
+    token: VerifiedToken
+    issuer: Issuer
+    kid: str
+    key: Mapping[str, str]
+
+    def still_trusted(self) -> bool:
+        return self.issuer.keys(self.kid) == self.key
+
+
 class TokenVerifier:
     """Verifies tokens from a fixed set of issuers, caching successes until expiry."""
 
     def __init__(self, issuers: list[Issuer], clock: Callable[[], float] = time.time, cache_size: int = 10_000) -> None:
         self._issuers = issuers
         self._clock = clock
-        self._cache: OrderedDict[bytes, VerifiedToken] = OrderedDict()
+        self._cache: OrderedDict[bytes, _Verified] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
 
@@ -85,24 +99,28 @@ class TokenVerifier:
         now = self._clock()
         with self._lock:
             hit = self._cache.get(digest)
-            if hit is not None:
-                if hit.expires_at + LEEWAY_SECONDS >= now:
-                    self._cache.move_to_end(digest)
-                    return hit
-                del self._cache[digest]
+        if hit is not None:
+            # Outside the lock: asking the issuer for its key may touch the file system.
+            if hit.token.expires_at + LEEWAY_SECONDS >= now and hit.still_trusted():
+                with self._lock:
+                    if digest in self._cache:
+                        self._cache.move_to_end(digest)
+                return hit.token
+            with self._lock:
+                self._cache.pop(digest, None)
         verified = self._verify(token, now)
         with self._lock:
             self._cache[digest] = verified
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
-        return verified
+        return verified.token
 
     def forget(self) -> None:
         """Drop every cached verification (key retired, issuer removed)."""
         with self._lock:
             self._cache.clear()
 
-    def _verify(self, token: str, now: float) -> VerifiedToken:
+    def _verify(self, token: str, now: float) -> _Verified:
         header = _header(token)
         kid = header.get("kid")
         if not isinstance(kid, str) or not _KID.fullmatch(kid):
@@ -110,7 +128,7 @@ class TokenVerifier:
         for issuer in self._issuers:
             key = issuer.keys(kid)
             if key is not None:
-                return _decode(token, dict(key), issuer, now)
+                return _Verified(_decode(token, dict(key), issuer, now), issuer, kid, key)
         raise TokenRejected("unknown-kid")
 
 
@@ -134,10 +152,19 @@ def _header(token: str) -> dict[str, Any]:
 def _decode(token: str, key: dict[str, str], issuer: Issuer, now: float) -> VerifiedToken:
     if key.get("kty") != "EC" or key.get("crv") != "P-256":
         raise TokenRejected("unusable-key")
+    try:  # built here: a malformed configured key (point off the curve...) is our refusal, not a 500
+        verifying_key = jwk.construct(key, ALGORITHMS[0])
+    except (JOSEError, TypeError, ValueError):
+        raise TokenRejected("unusable-key") from None
     options = {f"require_{c}": True for c in REQUIRED_CLAIMS} | {"leeway": LEEWAY_SECONDS}
     try:
         claims = jwt.decode(
-            token, key, algorithms=list(ALGORITHMS), audience=issuer.audience, issuer=issuer.issuer, options=options
+            token,
+            verifying_key,
+            algorithms=list(ALGORITHMS),
+            audience=issuer.audience,
+            issuer=issuer.issuer,
+            options=options,
         )
     except ExpiredSignatureError:
         raise TokenRejected("expired") from None
@@ -146,6 +173,10 @@ def _decode(token: str, key: dict[str, str], issuer: Issuer, now: float) -> Veri
     except JWTError as exc:
         missing = re.search(r'missing required key "(\w+)"', str(exc))
         raise TokenRejected(f"missing-{missing.group(1)}" if missing else "bad-signature") from None
+    except (TypeError, ValueError, OverflowError, RecursionError):
+        # python-jose's claim checks call int() on exp/iat/nbf and catch only ValueError:
+        # [1], null, {} and 1e999 escape as TypeError / OverflowError; deep JSON as RecursionError.
+        raise TokenRejected("bad-claims") from None
     return _check_claims(claims, issuer, now)
 
 
@@ -172,6 +203,8 @@ def _check_claims(claims: Mapping[str, Any], issuer: Issuer, now: float) -> Veri
         raise TokenRejected("wrong-audience")
     if not isinstance(sub, str) or not sub or len(sub) > 256:
         raise TokenRejected("bad-subject")
+    if exp + LEEWAY_SECONDS < now:  # python-jose checked against its own clock; this is the verifier's
+        raise TokenRejected("expired")
     if iat > now + LEEWAY_SECONDS:
         raise TokenRejected("iat-in-future")
     nbf = claims.get("nbf")
