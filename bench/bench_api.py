@@ -1,0 +1,169 @@
+"""HTTP benchmark: authenticated GET /v1/me versus a bare FastAPI endpoint doing one SQLite read,
+both under uvicorn (1 worker) on loopback, measured in the same run; plus token verification cost.
+
+Run: .venv/bin/python -m bench.bench_api [--requests 3000] [--concurrency 16] [--runs 3]
+The load generator is bounded (a fixed number of requests) and only targets 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import timeit
+from pathlib import Path
+
+import httpx
+
+from api.security import issuing
+from api.security.tokens import TokenVerifier
+from api.settings import AppSettings
+from bench.common import machine, median
+from vault import demo
+from vault.runtime import open_vault
+
+BARE_APP = """
+import sqlite3
+from fastapi import FastAPI
+app = FastAPI()
+DB = "{db}"
+@app.get("/bare")
+def bare() -> dict:
+    con = sqlite3.connect(DB)
+    try:
+        row = con.execute("SELECT id, record FROM citizens LIMIT 1").fetchone()
+    finally:
+        con.close()
+    return {{"id": row[0], "size": len(row[1])}}
+"""
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait(url: str) -> None:
+    for _ in range(300):
+        try:
+            if httpx.get(url, timeout=1).status_code < 500:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not come up")
+
+
+async def _load(url: str, headers: dict[str, str], total: int, concurrency: int) -> tuple[float, list[float]]:
+    latencies: list[float] = []
+    queue = iter(range(total))
+    async with httpx.AsyncClient(headers=headers, timeout=10) as client:
+
+        async def worker() -> None:
+            for _ in queue:
+                start = time.perf_counter()
+                response = await client.get(url)
+                latencies.append(time.perf_counter() - start)
+                if response.status_code != 200:
+                    raise RuntimeError(f"{url}: {response.status_code}")
+
+        start = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return total / (time.perf_counter() - start), latencies
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+
+def main() -> None:
+    """Run and print figures."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--requests", type=int, default=3000)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="cv-api-"))
+    data = root / "data"
+    cli = str(Path(sys.executable).parent / "citizen-vault")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CITIZEN_VAULT_")}
+    env["CITIZEN_VAULT_RATE_LIMIT_PER_MINUTE"] = "10000000"
+    subprocess.run(
+        [cli, "--data-dir", str(data), "demo", "--citizens", "100"], env=env, check=True, capture_output=True
+    )
+    settings = AppSettings(data_dir=data)
+    vault = open_vault(settings)
+    citizen = vault.profiles.lookup("national_id", demo.profile(0)["national_id"])[0]
+    token = issuing.issue(vault.signing, settings.issuer, settings.audience, str(citizen), "citizen", None, 3600)
+    (root / "bare_app.py").write_text(BARE_APP.format(db=data / "vault.db"))
+    vport, bport = _port(), _port()
+    procs = [
+        subprocess.Popen(
+            [cli, "--data-dir", str(data), "serve", "--port", str(vport)],
+            env=env,
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        ),
+        subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "bare_app:app", "--port", str(bport), "--log-level", "warning"],
+            cwd=root,
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        ),
+    ]
+    try:
+        vault_url, bare_url = f"http://127.0.0.1:{vport}/v1/me", f"http://127.0.0.1:{bport}/bare"
+        _wait(f"http://127.0.0.1:{vport}/healthz")
+        _wait(bare_url)
+        results: dict[str, list[tuple[float, list[float]]]] = {"vault": [], "bare": []}
+        for _ in range(args.runs):
+            results["bare"].append(asyncio.run(_load(bare_url, {}, args.requests, args.concurrency)))
+            results["vault"].append(
+                asyncio.run(_load(vault_url, {"Authorization": f"Bearer {token}"}, args.requests, args.concurrency))
+            )
+        print(f"command: python -m bench.bench_api {' '.join(sys.argv[1:])}".strip())
+        print(f"machine: {machine()}; load average: {os.getloadavg()[0]:.2f}")
+        print(f"\n| endpoint | requests/s (median of {args.runs}) | p50 ms | p99 ms |\n|---|---|---|---|")
+        rates = {}
+        for name, runs in results.items():
+            rates[name] = median([r for r, _ in runs])
+            lat = [x for _, ls in runs for x in ls]
+            label = (
+                "GET /v1/me (token, role, policy, decrypt 9 fields)"
+                if name == "vault"
+                else "bare FastAPI, one SQLite read"
+            )
+            print(f"| {label} | {rates[name]:,.0f} | {_pct(lat, 0.5):.1f} | {_pct(lat, 0.99):.1f} |")
+        print(f"\nratio vault / bare: {rates['vault'] / rates['bare']:.2f} (target >= 0.6)")
+        verifier = TokenVerifier([issuing.vault_issuer(vault.signing, settings.issuer, settings.audience, 3600)])
+        verifier.verify(token)
+        cached = median([timeit.timeit(lambda: verifier.verify(token), number=2000) / 2000 * 1e6 for _ in range(5)])
+
+        def cold() -> None:
+            verifier.forget()
+            verifier.verify(token)
+
+        uncached = median([timeit.timeit(cold, number=200) / 200 * 1e6 for _ in range(5)])
+        print(
+            f"token verification: {cached:.1f} µs cached (the request path), {uncached:.0f} µs uncached (target <= 100 µs)"
+        )
+    finally:
+        for proc in procs:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=30)
+        vault.close()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
