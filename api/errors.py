@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from vault import errors as domain
+from vault.audit.log import Actor, Event
 
 log = logging.getLogger(__name__)
 PROBLEM = "application/problem+json"
@@ -28,6 +29,7 @@ DOMAIN: list[tuple[type[Exception], int, str, str]] = [
     (domain.CitizenErased, 410, "erased", "The citizen was erased"),
     (domain.CannotDecrypt, 503, "cannot-decrypt", "Stored data cannot be decrypted"),
     (domain.ConfigurationError, 503, "unavailable", "The vault is not able to serve this request"),
+    (domain.AuditUnavailable, 503, "audit-unavailable", "The access could not be audited, so it did not happen"),
 ]
 
 
@@ -40,6 +42,7 @@ class ApiProblem(Exception):
         self.status, self.slug, self.title, self.detail = status, slug, title, detail
         self.headers = headers or {}
         self.extra = extra
+        self.principal: Any = None  # who was refused, when known (for the audit event)
         super().__init__(detail)
 
 
@@ -65,11 +68,38 @@ def problem(
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
+def audit_refusal(request: Request, exc: ApiProblem) -> None:
+    """Record a refused request (bad token, role not held, policy) in the audit log.
+
+    The refusal stands even when the event cannot be written: it returns no data either way.
+    """
+    action = getattr(request.state, "audit_action", None)
+    if action is None:
+        return
+    principal = exc.principal or getattr(request.state, "principal", None)
+    actor = Actor(
+        getattr(principal, "subject", None) or "anonymous",
+        getattr(principal, "role", None) or "-",
+        getattr(principal, "agency", None) or "-",
+        getattr(request.state, "request_id", None),
+    )
+    citizen = request.path_params.get("citizen_id")
+    reason = str(exc.extra.get("reason") or exc.slug)
+    try:
+        request.app.state.vault.audit.record(
+            actor, Event(action, outcome="denied", citizen_id=str(citizen)[:36] if citizen else None, reason=reason)
+        )
+    except domain.VaultError:
+        log.error("could not audit a refused request", extra={"action": action})
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers on ``app``."""
 
     @app.exception_handler(ApiProblem)
     async def _api(request: Request, exc: ApiProblem) -> JSONResponse:
+        if exc.status in (401, 403):
+            audit_refusal(request, exc)
         return problem(request, exc.status, exc.slug, exc.title, exc.detail, exc.headers, **exc.extra)
 
     @app.exception_handler(domain.VaultError)

@@ -6,7 +6,8 @@
     ├── NotFound                 no such citizen (or not visible to the caller)
     ├── Conflict                 a unique field's value is already registered
     ├── CitizenErased            the citizen was erased (only legally held fields remain)
-    └── CannotDecrypt            ciphertext cannot be opened: shredded, unknown key, tampered, moved
+    ├── CannotDecrypt            ciphertext cannot be opened: shredded, unknown key, tampered, moved
+    └── AuditUnavailable         the audit event cannot be written: the access does not happen
 
 A message never contains a field value, a key or a ciphertext.
 """
@@ -48,3 +49,7 @@ class CitizenErased(VaultError):
 
 class CannotDecrypt(VaultError):
     """One opaque error for every decryption failure; the cause goes to the server log only."""
+
+
+class AuditUnavailable(VaultError):
+    """The audit event could not be written: the access it records does not happen (no audit, no data)."""

@@ -37,6 +37,7 @@ from sqlalchemy.exc import IntegrityError
 from keys import aead
 from keys.dekstore import DekRef
 from keys.sqlstore import RowWriter
+from vault.audit.log import Actor, Event
 from vault.catalogue import Catalogue
 from vault.errors import ValidationFailed, VaultError
 from vault.fieldcipher import SLOT_PROFILE
@@ -231,9 +232,11 @@ class Importer:
         self.workers = min(2, os.cpu_count() or 1) if workers is None else workers
         self.max_errors_kept = max_errors_kept
         self._unique = {s.name for s in profiles.catalogue.searchable if s.unique}
+        self._actor = Actor("operator:import", "operator", "vault")
 
     def run(self, path: Path, agency: str, fmt: Format | None = None, progress: Progress | None = None) -> ImportResult:
         """Import (or resume importing) ``path`` on behalf of ``agency``."""
+        self._actor = Actor("operator:import", "operator", agency)
         fmt = fmt or detect_format(path)
         result = self._start(path, agency, file_digest(path))
         if result.already_done:
@@ -386,6 +389,8 @@ class Importer:
         # (blind-index digests are random by construction): measurably faster on SQLite.
         self._state.citizens.write(conn, sorted((r.citizen_params for r in ready), key=_first))
         self._state.index.write(conn, sorted((p for r in ready for p in r.index_params), key=_index_key))
+        # One event per created profile, in the batch's transaction: no profile without its audit event.
+        self.profiles.audit.append(conn, self._actor, [Event("citizens.create", citizen_id=r.citizen) for r in ready])
 
     def _insert(self, result: ImportResult, last_line: int, ready: list[Ready], errors: list[LineError]) -> None:
         with self.profiles.engine.begin() as conn:

@@ -71,7 +71,7 @@ def _line(vault: Vault, conn: Any, row: Any, decrypted: bool) -> dict[str, Any]:
         },
     }
     if decrypted:
-        base["fields"] = vault.profiles.read(row.id).values
+        base["fields"] = vault.profiles.read(row.id, action="citizens.export").values
         return base
     sealed = records.unpack(row.id, row.record)
     base["dek_version"] = row.dek_version

@@ -17,6 +17,7 @@ from sqlalchemy import Engine, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from keys.aead import Mac, constant_time_equal
+from vault.audit.log import Actor, AuditLog, Event
 from vault.errors import Conflict, NotFound, ValidationFailed
 from vault.models import agencies, clients, role_assignments
 
@@ -25,6 +26,7 @@ ASSIGNABLE_ROLES = ("registrar", "caseworker", "compliance-officer", "admin")
 OPERATOR_AGENCY = "vault"
 _CODE = re.compile(r"[a-z][a-z0-9-]{1,62}[a-z0-9]")
 _SUBJECT = re.compile(r"[A-Za-z0-9@._:|-]{1,256}")
+OPERATOR = Actor("operator", "operator", OPERATOR_AGENCY)
 
 
 @dataclass(frozen=True)
@@ -58,21 +60,25 @@ class RoleAssignment:
 class Registry:
     """Agencies, clients and role assignments."""
 
-    def __init__(self, engine: Engine, secret_key: bytes, clock: Callable[[], datetime] | None = None) -> None:
+    def __init__(
+        self, engine: Engine, secret_key: bytes, audit: AuditLog, clock: Callable[[], datetime] | None = None
+    ) -> None:
         self.engine = engine
+        self.audit = audit
         self._mac = Mac(secret_key)
         self._clock = clock or (lambda: datetime.now(UTC))
         # Equalises the time of a check for an unknown client id with that of a known one.
         self._decoy = self._mac.digest(b"decoy")
 
     # -- agencies ---------------------------------------------------------------------------
-    def create_agency(self, code: str, name: str) -> Agency:
+    def create_agency(self, code: str, name: str, *, actor: Actor = OPERATOR) -> Agency:
         """Register an agency; Conflict if the code is taken."""
         _check_code(code)
         _check_name(name)
         try:
             with self.engine.begin() as conn:
                 conn.execute(insert(agencies).values(code=code, name=name, status="active", created_at=self._clock()))
+                self.audit.append(conn, actor, [Event("agencies.create", reason=f"agency {code}")])
         except IntegrityError:
             raise Conflict("code") from None
         return Agency(code, name, "active")
@@ -91,13 +97,14 @@ class Registry:
             raise NotFound("no such agency")
         return Agency(r.code, r.name, r.status)
 
-    def set_agency_status(self, code: str, status: str) -> Agency:
+    def set_agency_status(self, code: str, status: str, *, actor: Actor = OPERATOR) -> Agency:
         """Activate or retire an agency."""
         if status not in ("active", "retired"):
             raise ValidationFailed({"status": "must be active or retired"})
         with self.engine.begin() as conn:
             if conn.execute(update(agencies).where(agencies.c.code == code).values(status=status)).rowcount != 1:
                 raise NotFound("no such agency")
+            self.audit.append(conn, actor, [Event("agencies.update", reason=f"agency {code} {status}")])
         return self.agency(code)
 
     def _require_active_agency(self, code: str) -> None:
@@ -107,7 +114,7 @@ class Registry:
             raise ValidationFailed({"agency": "agency is retired"})
 
     # -- clients ----------------------------------------------------------------------------
-    def create_client(self, agency: str, name: str) -> tuple[Client, str]:
+    def create_client(self, agency: str, name: str, *, actor: Actor = OPERATOR) -> tuple[Client, str]:
         """A new client for ``agency``; returns it and its secret, which is shown this once."""
         self._require_active_agency(agency)
         _check_name(name)
@@ -124,6 +131,7 @@ class Registry:
                     created_at=self._clock(),
                 )
             )
+            self.audit.append(conn, actor, [Event("clients.create", reason=f"client {client_id} of {agency}")])
         return Client(client_id, agency, name, "active"), secret
 
     def clients(self, agency: str | None = None) -> list[Client]:
@@ -142,7 +150,7 @@ class Registry:
             raise NotFound("no such client")
         return Client(r.client_id, r.agency, r.name, r.status)
 
-    def revoke_client(self, client_id: str) -> None:
+    def revoke_client(self, client_id: str, *, actor: Actor = OPERATOR) -> None:
         """Revoke a client: its secret stops working and its tokens are refused on next use."""
         with self.engine.begin() as conn:
             if (
@@ -150,6 +158,7 @@ class Registry:
                 != 1
             ):
                 raise NotFound("no such client")
+            self.audit.append(conn, actor, [Event("clients.delete", reason=f"client {client_id} revoked")])
 
     def authenticate_client(self, client_id: str, secret: str) -> Client | None:
         """The client if the secret matches and it is active; constant-time in the secret."""
@@ -172,7 +181,7 @@ class Registry:
         return r is not None and r.status == "active" and r.agency_status == "active"
 
     # -- role assignments -------------------------------------------------------------------
-    def assign(self, subject: str, agency: str, role: str) -> RoleAssignment:
+    def assign(self, subject: str, agency: str, role: str, *, actor: Actor = OPERATOR) -> RoleAssignment:
         """Give ``subject`` a role in ``agency`` (idempotent)."""
         if role not in ASSIGNABLE_ROLES:
             raise ValidationFailed({"role": f"must be one of {', '.join(ASSIGNABLE_ROLES)}"})
@@ -184,11 +193,14 @@ class Registry:
                 conn.execute(
                     insert(role_assignments).values(subject=subject, agency=agency, role=role, created_at=self._clock())
                 )
+                self.audit.append(
+                    conn, actor, [Event("role-assignments.create", reason=f"{subject} {role} in {agency}")]
+                )
         except IntegrityError:
             pass  # already assigned
         return RoleAssignment(subject, agency, role)
 
-    def unassign(self, subject: str, agency: str, role: str) -> None:
+    def unassign(self, subject: str, agency: str, role: str, *, actor: Actor = OPERATOR) -> None:
         """Remove a role; effective on the subject's next request, in every process."""
         with self.engine.begin() as conn:
             result = conn.execute(
@@ -200,6 +212,7 @@ class Registry:
             )
             if result.rowcount != 1:
                 raise NotFound("no such role assignment")
+            self.audit.append(conn, actor, [Event("role-assignments.delete", reason=f"{subject} {role} in {agency}")])
 
     def assignments(self, agency: str | None = None) -> list[RoleAssignment]:
         """Role assignments of one agency, or all."""

@@ -9,6 +9,7 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
 from keys import migrate
+from keys.audit_signing import AuditSigner
 from keys.dekstore import DekStore
 from keys.errors import KeyLayerError
 from keys.local import LocalKeyProvider
@@ -16,14 +17,17 @@ from keys.provider import KeyProvider
 from keys.signing import SigningKeyring
 from keys.sqlstore import make_engine
 from vault import db
+from vault.audit.log import AuditLog
 from vault.catalogue import Catalogue
-from vault.errors import ConfigurationError
+from vault.errors import ConfigurationError, VaultError
 from vault.profiles.service import ProfileService
 from vault.registry import Registry
 from vault.settings import Settings
 
 # Label of the provider-derived key that hashes client secrets (not a field name: fields cannot hold "/").
 CLIENT_SECRET_KEY_LABEL = "client-secrets/v1"  # noqa: S105 - a derivation label, not a secret
+# Label of the provider-derived key that MACs the audit log's head record.
+AUDIT_HEAD_KEY_LABEL = "audit-head/v1"
 
 DEV_KEYRING_WARNING = (
     "DEVELOPMENT MODE: the keyring is NOT protected by a master secret. Anyone who can read "
@@ -45,6 +49,7 @@ class Vault:
     profiles: ProfileService
     registry: Registry
     signing: SigningKeyring
+    audit: AuditLog
     warnings: list[str] = field(default_factory=list)
 
     def close(self) -> None:
@@ -103,8 +108,21 @@ def _assemble(
             signing = SigningKeyring.open_or_create(path, _secret(settings), settings.keyring_scrypt_n)
         else:
             signing = SigningKeyring(path, _secret(settings))
+        audit_signer = AuditSigner.open(
+            settings.data_dir / "audit-signing-keys.json",
+            _secret(settings),
+            create=create,
+            scrypt_n=settings.keyring_scrypt_n,
+        )
     except KeyLayerError as exc:
         raise ConfigurationError(str(exc)) from None
+    audit = AuditLog(
+        data_engine,
+        provider.index_key(AUDIT_HEAD_KEY_LABEL),
+        audit_signer,
+        checkpoint_every=settings.audit_checkpoint_every,
+        checkpoint_seconds=settings.audit_checkpoint_seconds,
+    )
     dekstore = DekStore(key_engine, provider)
     warnings = []
     if isinstance(provider, LocalKeyProvider) and not provider.protected:
@@ -116,9 +134,10 @@ def _assemble(
         provider=provider,
         dekstore=dekstore,
         catalogue=catalogue,
-        profiles=ProfileService(data_engine, dekstore, catalogue),
-        registry=Registry(data_engine, provider.index_key(CLIENT_SECRET_KEY_LABEL)),
+        profiles=ProfileService(data_engine, dekstore, catalogue, audit),
+        registry=Registry(data_engine, provider.index_key(CLIENT_SECRET_KEY_LABEL), audit),
         signing=signing,
+        audit=audit,
         warnings=warnings,
     )
 
@@ -133,7 +152,9 @@ def init_vault(settings: Settings) -> Vault:
     key_engine = make_engine(settings.resolved_keystore_url(), secure_delete=True)
     migrate.upgrade_keystore(key_engine)
     db.upgrade(data_engine)
-    return _assemble(settings, provider, data_engine, key_engine, create=True)
+    vault = _assemble(settings, provider, data_engine, key_engine, create=True)
+    vault.audit.ensure_head()
+    return vault
 
 
 def open_vault(settings: Settings, *, check_schema: bool = True) -> Vault:
@@ -151,4 +172,11 @@ def open_vault(settings: Settings, *, check_schema: bool = True) -> Vault:
         data_engine.dispose()
         key_engine.dispose()
         raise ConfigurationError("the database schema is not up to date: run `citizen-vault db upgrade`")
-    return _assemble(settings, provider, data_engine, key_engine, create=False)
+    vault = _assemble(settings, provider, data_engine, key_engine, create=False)
+    if check_schema:
+        try:
+            vault.audit.ensure_head()
+        except VaultError as exc:
+            vault.close()
+            raise ConfigurationError(f"audit log unusable: {exc}") from None
+    return vault

@@ -47,6 +47,12 @@ class Settings(BaseSettings):
     pkcs11_pin: SecretStr | None = Field(default=None, description="User PIN of the HSM token.")
     catalogue_path: Path = Field(default=POLICIES_DIR / "fields.yaml", description="The field catalogue (YAML).")
     import_batch_size: int = Field(default=5000, ge=1, le=50_000, description="Profiles per import transaction.")
+    audit_checkpoint_every: int = Field(
+        default=1000, ge=1, le=10_000_000, description="Write a signed audit checkpoint at least every N events."
+    )
+    audit_checkpoint_seconds: int = Field(
+        default=300, ge=1, description="... and at the first event after this many seconds without one."
+    )
     rotation_batch_size: int = Field(default=2000, ge=1, le=50_000, description="DEKs re-wrapped per transaction.")
 
     def resolved_database_url(self) -> str:

@@ -17,7 +17,7 @@ from api.schemas import (
     LookupResult,
     ProvenancePublic,
 )
-from api.security.auth import Principal, require
+from api.security.auth import Principal, actor, require
 from vault.profiles.records import Profile
 
 router = APIRouter(tags=["citizens"])
@@ -40,7 +40,7 @@ def create_citizen(
     body: CitizenCreate, request: Request, response: Response, who: Principal = require("citizens", "create")
 ) -> Created:
     """Create a profile; the caller's agency is recorded as each field's source."""
-    citizen = request.app.state.vault.profiles.create(body.fields, who.agency)
+    citizen = request.app.state.vault.profiles.create(body.fields, who.agency, actor=actor(request, who))
     response.headers["Location"] = f"/v1/citizens/{citizen}"
     return Created(id=citizen)
 
@@ -57,7 +57,7 @@ def lookup_citizens(
     if len(given) != 1:
         raise ApiProblem(400, "one-search-field", "Give exactly one search field", "use ?national_id= or ?email=")
     ((field, value),) = given.items()
-    return LookupResult(ids=request.app.state.vault.profiles.lookup(field, value))
+    return LookupResult(ids=request.app.state.vault.profiles.lookup(field, value, actor=actor(request, who)))
 
 
 @router.get("/v1/citizens/{citizen_id}", response_model=CitizenPublic)
@@ -69,7 +69,7 @@ def read_citizen(
 ) -> CitizenPublic:
     """A profile (only the fields asked for are decrypted). Other agencies read through grants."""
     names = [f.strip() for f in fields.split(",") if f.strip()] if fields else None
-    return _public(request.app.state.vault.profiles.read(citizen_id, names))
+    return _public(request.app.state.vault.profiles.read(citizen_id, names, actor=actor(request, who)))
 
 
 @router.patch("/v1/citizens/{citizen_id}", response_model=CitizenPublic)
@@ -78,8 +78,9 @@ def correct_citizen(
 ) -> CitizenPublic:
     """Correct fields (null removes an optional field); returns the corrected fields."""
     profiles = request.app.state.vault.profiles
-    profiles.correct(citizen_id, body.fields, who.agency)
-    return _public(profiles.read(citizen_id, [n for n, v in body.fields.items() if v is not None]))
+    profiles.correct(citizen_id, body.fields, who.agency, actor=actor(request, who))
+    kept = [n for n, v in body.fields.items() if v is not None]
+    return _public(profiles.read(citizen_id, kept, actor=actor(request, who)))
 
 
 @router.delete("/v1/citizens/{citizen_id}", response_model=ErasurePublic)
@@ -87,7 +88,7 @@ def erase_citizen(
     citizen_id: uuid.UUID, request: Request, who: Principal = require("citizens", "erase")
 ) -> ErasurePublic:
     """Erase by crypto-shredding; fields under a legal hold are kept with their basis."""
-    report = request.app.state.vault.profiles.erase(citizen_id)
+    report = request.app.state.vault.profiles.erase(citizen_id, actor=actor(request, who))
     return ErasurePublic(
         id=report.citizen_id,
         destroyed_fields=report.destroyed_fields,
@@ -103,4 +104,4 @@ def me(request: Request, who: Principal = require("me", "read")) -> CitizenPubli
         citizen = uuid.UUID(who.subject)
     except ValueError:
         raise ApiProblem(404, "not-found", "Not found", "no profile for this identity") from None
-    return _public(request.app.state.vault.profiles.read(citizen))
+    return _public(request.app.state.vault.profiles.read(citizen, actor=actor(request, who), action="me.read"))

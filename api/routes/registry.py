@@ -15,7 +15,7 @@ from api.schemas import (
     ClientPublic,
     RoleAssignmentBody,
 )
-from api.security.auth import Principal, require
+from api.security.auth import Principal, actor, require
 from vault.registry import OPERATOR_AGENCY
 
 router = APIRouter(tags=["registry"])
@@ -40,7 +40,7 @@ def list_agencies(request: Request, who: Principal = require("agencies", "read")
 @router.post("/v1/agencies", status_code=201, response_model=AgencyPublic)
 def create_agency(body: AgencyCreate, request: Request, who: Principal = require("agencies", "create")) -> AgencyPublic:
     """Register an agency."""
-    a = request.app.state.vault.registry.create_agency(body.code, body.name)
+    a = request.app.state.vault.registry.create_agency(body.code, body.name, actor=actor(request, who))
     return AgencyPublic(code=a.code, name=a.name, status=a.status)
 
 
@@ -49,7 +49,7 @@ def update_agency(
     code: str, body: AgencyUpdate, request: Request, who: Principal = require("agencies", "update")
 ) -> AgencyPublic:
     """Retire or reactivate an agency (its clients and officers stop working while retired)."""
-    a = request.app.state.vault.registry.set_agency_status(code, body.status)
+    a = request.app.state.vault.registry.set_agency_status(code, body.status, actor=actor(request, who))
     return AgencyPublic(code=a.code, name=a.name, status=a.status)
 
 
@@ -69,7 +69,7 @@ def list_clients(
 def create_client(body: ClientCreate, request: Request, who: Principal = require("clients", "create")) -> ClientCreated:
     """A new client; the secret is in this response only."""
     _scope(request, who, "clients", "create", body.agency)
-    client, secret = request.app.state.vault.registry.create_client(body.agency, body.name)
+    client, secret = request.app.state.vault.registry.create_client(body.agency, body.name, actor=actor(request, who))
     return ClientCreated(
         client_id=client.client_id, agency=client.agency, name=client.name, status=client.status, client_secret=secret
     )
@@ -80,7 +80,7 @@ def revoke_client(client_id: str, request: Request, who: Principal = require("cl
     """Revoke a client; its tokens are refused from the next request on."""
     registry = request.app.state.vault.registry
     _scope(request, who, "clients", "delete", registry.client(client_id).agency)
-    registry.revoke_client(client_id)
+    registry.revoke_client(client_id, actor=actor(request, who))
 
 
 @router.get("/v1/role-assignments", response_model=list[RoleAssignmentBody])
@@ -101,7 +101,7 @@ def assign_role(
 ) -> RoleAssignmentBody:
     """Give a subject a role in an agency."""
     _scope(request, who, "role-assignments", "create", body.agency)
-    r = request.app.state.vault.registry.assign(body.subject, body.agency, body.role)
+    r = request.app.state.vault.registry.assign(body.subject, body.agency, body.role, actor=actor(request, who))
     return RoleAssignmentBody(subject=r.subject, agency=r.agency, role=r.role)
 
 
@@ -115,4 +115,4 @@ def remove_role(
 ) -> None:
     """Remove a role: effective on the subject's next request, in every worker."""
     _scope(request, who, "role-assignments", "delete", agency)
-    request.app.state.vault.registry.unassign(subject, agency, role)
+    request.app.state.vault.registry.unassign(subject, agency, role, actor=actor(request, who))

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Request
 from api.errors import ApiProblem
 from api.schemas import TokenResponse
 from api.security import issuing
+from vault.audit.log import Actor, Event
 
 router = APIRouter(tags=["identity"])
 MAX_FORM_BYTES = 4096
@@ -76,6 +77,7 @@ async def token(request: Request) -> TokenResponse:
             client_id, _, secret = base64.b64decode(auth[6:], validate=True).decode().partition(":")
         except (binascii.Error, UnicodeDecodeError):
             raise _invalid_client() from None
+    request.state.audit_action = "token.issue"  # a failed client authentication is audited as a login failure
     if not client_id or not secret:
         raise _invalid_client()
     state = request.app.state
@@ -83,8 +85,15 @@ async def token(request: Request) -> TokenResponse:
     state.guard.limit(f"token-ip|{request.client.host if request.client else '-'}")
     client = state.vault.registry.authenticate_client(client_id, secret)
     if client is None or not state.vault.registry.client_is_active(client.client_id):
-        raise _invalid_client()
+        refusal = _invalid_client()
+        refusal.principal = Actor(client_id[:64], "agency-app", "-")
+        raise refusal
     settings = state.settings
+    # Audited before the token exists: if the event cannot be written, no token is issued.
+    state.vault.audit.record(
+        Actor(client.client_id, "agency-app", client.agency, getattr(request.state, "request_id", None)),
+        Event("token.issue", reason=f"ttl {settings.token_ttl_seconds}s"),
+    )
     access = issuing.issue(
         state.vault.signing,
         settings.issuer,

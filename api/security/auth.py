@@ -21,6 +21,7 @@ from api.errors import ApiProblem
 from api.security.policy import NO_OWNER, PolicyEngine
 from api.security.tokens import TokenRejected, TokenVerifier
 from api.settings import ExternalIssuer
+from vault.audit.log import Actor
 from vault.registry import ROLES, Registry
 
 log = logging.getLogger(__name__)
@@ -121,7 +122,9 @@ class Guard:
             if not self.registry.client_is_active(subject):
                 raise unauthorized("client-revoked")
         elif role != "citizen" and not self.registry.holds(subject, agency, role):
-            raise forbidden("role-not-held: this role is not (or no longer) assigned to you in this agency")
+            refusal = forbidden("role-not-held: this role is not (or no longer) assigned to you in this agency")
+            refusal.principal = Principal(subject, role, agency, verified.issuer)
+            raise refusal
         return Principal(subject, role, NO_OWNER if role == "citizen" else agency, verified.issuer)
 
     def authorize(self, principal: Principal, resource: str, action: str, owner: str | None = None) -> None:
@@ -139,6 +142,11 @@ class Guard:
             )
 
 
+def actor(request: Request, principal: Principal) -> Actor:
+    """The audit log's view of the caller of this request."""
+    return Actor(principal.subject, principal.role, principal.agency, getattr(request.state, "request_id", None))
+
+
 def require(resource: str, action: str) -> Any:
     """Dependency: an authenticated principal allowed to ``action`` on ``resource`` (own agency).
 
@@ -146,13 +154,14 @@ def require(resource: str, action: str) -> Any:
     """
 
     def dependency(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> Principal:
+        request.state.audit_action = f"{resource}.{action}"  # a refusal below is audited under this name
         if credentials is None or credentials.scheme.lower() != "bearer":
             raise unauthorized("missing-token")
         guard: Guard = request.app.state.guard
         principal = guard.authenticate(credentials.credentials)
+        request.state.principal = principal
         guard.limit(f"{principal.issuer}|{principal.subject}")
         guard.authorize(principal, resource, action)
-        request.state.principal = principal
         return principal
 
     dependency.authz = (resource, action)  # type: ignore[attr-defined]  # read by the route-coverage test

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import re
 import uuid
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from sqlalchemy import Connection, Engine, delete, select
 from sqlalchemy.exc import IntegrityError
 
 from keys.dekstore import DekRef, DekStore
+from vault.audit.log import Actor, AuditLog, Event
 from vault.catalogue import Catalogue, Value
-from vault.errors import CannotDecrypt, Conflict, NotFound, ValidationFailed
+from vault.errors import AuditUnavailable, CannotDecrypt, Conflict, NotFound, ValidationFailed, VaultError
 from vault.fieldcipher import SLOT_HOLD, SLOT_PROFILE, FieldCipher
 from vault.ids import new_citizen_id
 from vault.models import blind_index, citizens
@@ -20,6 +23,14 @@ from vault.profiles import records
 from vault.profiles.records import Indexer, Profile, Provenance
 
 Clock = Callable[[], datetime]
+
+# Work done by the vault's operator on the command line (and by tests calling the service directly).
+OPERATOR = Actor("operator", "operator", "vault")
+
+
+def reason_code(exc: Exception) -> str:
+    """A short, value-free reason for an audit event: the error's kind (NotFound -> not-found)."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "-", type(exc).__name__).lower()
 
 
 def utcnow() -> datetime:
@@ -40,17 +51,35 @@ class ErasureReport:
 class ProfileService:
     """The only way in or out of stored profiles."""
 
-    def __init__(self, engine: Engine, dekstore: DekStore, catalogue: Catalogue, clock: Clock = utcnow) -> None:
+    def __init__(
+        self, engine: Engine, dekstore: DekStore, catalogue: Catalogue, audit: AuditLog, clock: Clock = utcnow
+    ) -> None:
         self.engine = engine
+        self.audit = audit
         self.dekstore = dekstore
         self.catalogue = catalogue
         self.clock = clock
         self.indexer = Indexer(catalogue, dekstore)
         self._unique = {s.name for s in catalogue.searchable if s.unique}
 
+    @contextmanager
+    def _failures_audited(self, actor: Actor, event: Event) -> Iterator[None]:
+        """A refused or failed operation leaves an event too (its own transaction), with the reason."""
+        try:
+            yield
+        except AuditUnavailable:
+            raise
+        except VaultError as exc:
+            self.audit.record(actor, replace(event, outcome="failed", reason=reason_code(exc)))
+            raise
+
     # -- create -----------------------------------------------------------------------------
-    def create(self, fields: Mapping[str, object], agency: str) -> uuid.UUID:
-        """Validate, encrypt and store a new profile in one transaction; returns the new id."""
+    def create(self, fields: Mapping[str, object], agency: str, *, actor: Actor = OPERATOR) -> uuid.UUID:
+        """Validate, encrypt and store a new profile and its audit event in one transaction; returns the new id."""
+        with self._failures_audited(actor, Event("citizens.create", fields=sorted(map(str, fields)))):
+            return self._create(fields, agency, actor)
+
+    def _create(self, fields: Mapping[str, object], agency: str, actor: Actor) -> uuid.UUID:
         values = self.catalogue.validate(fields, creating=True)
         self._check_unique(values)
         citizen = new_citizen_id()
@@ -60,6 +89,7 @@ class ProfileService:
         try:
             with self.engine.begin() as conn:
                 records.insert_prepared(conn, [prepared])
+                self.audit.append(conn, actor, [Event("citizens.create", citizen_id=citizen, fields=sorted(values))])
         except IntegrityError:
             self.dekstore.destroy(citizen)
             raise self._conflict(values) from None
@@ -71,7 +101,7 @@ class ProfileService:
     def _check_unique(self, values: Mapping[str, Value | None], exclude: uuid.UUID | None = None) -> None:
         for name in sorted(self._unique):
             value = values.get(name)
-            if value is not None and set(self.lookup(name, value)) - {exclude}:
+            if value is not None and set(self._lookup(name, value)) - {exclude}:
                 raise Conflict(name)
 
     def _conflict(self, values: Mapping[str, Value | None]) -> Conflict:
@@ -79,26 +109,49 @@ class ProfileService:
         return Conflict(names[0] if names else "fields")
 
     # -- read -------------------------------------------------------------------------------
-    def read(self, citizen: uuid.UUID, fields: Sequence[str] | None = None) -> Profile:
-        """Decrypt only ``fields`` (all when None). Erased citizens show only legally held fields."""
-        if fields is not None:
-            self.catalogue.check_names(list(fields))
-        with self.engine.connect() as conn:
-            row = conn.execute(
-                select(citizens.c.status, citizens.c.record, citizens.c.provenance).where(citizens.c.id == citizen)
-            ).one_or_none()
-        if row is None:
-            raise NotFound("no such citizen")
-        sealed = records.unpack(citizen, row.record)
-        if fields is not None:
-            sealed = {n: b for n, b in sealed.items() if n in fields}
-        values = records.open_sealed(self.catalogue, self.dekstore, citizen, sealed)
+    def read(
+        self,
+        citizen: uuid.UUID,
+        fields: Sequence[str] | None = None,
+        *,
+        actor: Actor = OPERATOR,
+        action: str = "citizens.read",
+        purpose: str | None = None,
+        grant_id: str | None = None,
+    ) -> Profile:
+        """Decrypt only ``fields`` (all when None). Erased citizens show only legally held fields.
+
+        The read is audited in the same transaction (no audit, no data); a refused read is audited too.
+        """
+        event = Event(action, citizen_id=citizen, fields=list(fields or ()), purpose=purpose, grant_id=grant_id)
+        with self._failures_audited(actor, event):
+            if fields is not None:
+                self.catalogue.check_names(list(fields))
+            with self.engine.begin() as conn:
+                row = conn.execute(
+                    select(citizens.c.status, citizens.c.record, citizens.c.provenance).where(citizens.c.id == citizen)
+                ).one_or_none()
+                if row is None:
+                    raise NotFound("no such citizen")
+                sealed = records.unpack(citizen, row.record)
+                if fields is not None:
+                    sealed = {n: b for n, b in sealed.items() if n in fields}
+                values = records.open_sealed(self.catalogue, self.dekstore, citizen, sealed)
+                self.audit.append(conn, actor, [replace(event, fields=sorted(values))])
         prov = records.decode_provenance(row.provenance)
         return Profile(citizen, row.status, values, {n: prov[n] for n in values if n in prov})
 
     # -- lookup -----------------------------------------------------------------------------
-    def lookup(self, field: str, value: object) -> list[uuid.UUID]:
-        """Exact match on a searchable field through its blind index; never decrypts."""
+    def lookup(self, field: str, value: object, *, actor: Actor = OPERATOR) -> list[uuid.UUID]:
+        """Exact match on a searchable field through its blind index; never decrypts. Audited:
+        one event per citizen found (a lookup tells the caller that a person is registered)."""
+        event = Event("citizens.lookup", fields=[field])
+        with self._failures_audited(actor, event):
+            found = self._lookup(field, value)
+            self.audit.record(actor, *([replace(event, citizen_id=c) for c in found] or [event]))
+            return found
+
+    def _lookup(self, field: str, value: object) -> list[uuid.UUID]:
         spec = self.catalogue.spec(field)
         if not spec.searchable:
             raise ValidationFailed({field: "not searchable"})
@@ -116,8 +169,17 @@ class ProfileService:
             return list(ids)
 
     # -- correct ----------------------------------------------------------------------------
-    def correct(self, citizen: uuid.UUID, changes: Mapping[str, object], agency: str) -> None:
-        """Apply corrections (a null value removes an optional field) in one transaction."""
+    def correct(
+        self, citizen: uuid.UUID, changes: Mapping[str, object], agency: str, *, actor: Actor = OPERATOR
+    ) -> None:
+        """Apply corrections (a null value removes an optional field) and their audit event in one transaction."""
+        event = Event("citizens.correct", citizen_id=citizen, fields=sorted(map(str, changes)))
+        with self._failures_audited(actor, event):
+            self._correct(citizen, changes, agency, actor, event)
+
+    def _correct(
+        self, citizen: uuid.UUID, changes: Mapping[str, object], agency: str, actor: Actor, event: Event
+    ) -> None:
         values = self.catalogue.validate(changes, creating=False)
         if not values:
             raise ValidationFailed({"fields": "no fields given"})
@@ -148,6 +210,7 @@ class ProfileService:
                 index = self.indexer.rows(citizen, values)
                 if index:
                     conn.execute(blind_index.insert(), index)
+                self.audit.append(conn, actor, [event])
         except IntegrityError:
             raise self._conflict(values) from None
 
@@ -156,8 +219,12 @@ class ProfileService:
         records.delete_index(conn, citizen, digests, self._unique)
 
     # -- DEK rotation ----------------------------------------------------------------------
-    def rotate_dek(self, citizen: uuid.UUID) -> int:
+    def rotate_dek(self, citizen: uuid.UUID, *, actor: Actor = OPERATOR) -> int:
         """Re-encrypt one citizen's fields under a fresh DEK; returns the new DEK version."""
+        with self._failures_audited(actor, Event("citizens.rotate-dek", citizen_id=citizen)):
+            return self._rotate_dek(citizen, actor)
+
+    def _rotate_dek(self, citizen: uuid.UUID, actor: Actor) -> int:
         with self.engine.connect() as conn:
             current = conn.scalar(select(citizens.c.dek_version).where(citizens.c.id == citizen))
         if current is None:
@@ -178,16 +245,21 @@ class ProfileService:
             records.write_record(
                 conn, citizen, resealed, records.decode_provenance(row.provenance), dek_version=new_version
             )
+            self.audit.append(conn, actor, [Event("citizens.rotate-dek", citizen_id=citizen, fields=sorted(values))])
         self.dekstore.destroy(citizen, SLOT_PROFILE, below_version=new_version)
         return new_version
 
     # -- erasure ----------------------------------------------------------------------------
-    def erase(self, citizen: uuid.UUID) -> ErasureReport:
+    def erase(self, citizen: uuid.UUID, *, actor: Actor = OPERATOR) -> ErasureReport:
         """Crypto-shred a citizen: keep legally held fields under a new hold key, destroy the rest.
 
         Held fields are re-encrypted and committed before the profile DEK is destroyed, so a crash
         never loses data the law requires; re-running completes the erasure.
         """
+        with self._failures_audited(actor, Event("citizens.erase", citizen_id=citizen)):
+            return self._erase(citizen, actor)
+
+    def _erase(self, citizen: uuid.UUID, actor: Actor) -> ErasureReport:
         now = self.clock()
         with self.engine.connect() as conn:
             status = conn.scalar(select(citizens.c.status).where(citizens.c.id == citizen))
@@ -195,6 +267,7 @@ class ProfileService:
             raise NotFound("no such citizen")
         holds = {n: s.legal_hold for n, s in self.catalogue.fields.items() if s.legal_hold}
         if status == "erased":
+            self.audit.record(actor, Event("citizens.erase", citizen_id=citizen, reason="already-erased"))
             return self._finish_erasure(citizen, [], {}, already=True)
         self.dekstore.destroy(citizen, SLOT_HOLD)  # a hold key existing now is left over from a crash
         with self.engine.begin() as conn:
@@ -222,6 +295,7 @@ class ProfileService:
                         p = prov.get(name) or Provenance("unknown", now)
                         kept_prov[name] = Provenance(p.source_agency, p.updated_at, holds[name])
             records.write_record(conn, citizen, kept, kept_prov, status="erased", erased_at=now)
+            self.audit.append(conn, actor, [Event("citizens.erase", citizen_id=citizen, fields=sorted(sealed))])
         destroyed = sorted(n for n in sealed if n not in kept)
         return self._finish_erasure(citizen, destroyed, {n: p.hold_basis or "" for n, p in kept_prov.items()})
 

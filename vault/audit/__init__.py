@@ -1,0 +1,1 @@
+"""The tamper-evident audit log: append in the caller's transaction, verify, review, report."""

@@ -1,0 +1,55 @@
+"""The audit chain's byte formats: canonical event encoding, chain hash, checkpoint message.
+
+Frozen formats (docs/audit.md): an external verifier re-implements exactly these three functions.
+
+    canonical(event) = JSON array, ASCII only (so CR, LF and every non-ASCII character are escaped),
+                       no spaces, in the order of EVENT_COLUMNS; absent values are null
+    hash_n           = SHA-256(hash_{n-1} || canonical(event_n)),  hash_0 = 32 zero bytes
+    checkpoint msg   = "citizen-vault-audit-checkpoint/1\\n" + JSON [count, head hash hex, time]
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from typing import Any
+
+GENESIS = bytes(32)
+# Hashed columns, in canonical order. `seq` is not hashed: order is carried by the chain itself,
+# and the sequence is checked to run 1..N without gaps separately.
+EVENT_COLUMNS = (
+    "ts",
+    "actor",
+    "role",
+    "agency",
+    "action",
+    "citizen_id",
+    "fields",
+    "purpose",
+    "grant_id",
+    "outcome",
+    "reason",
+    "request_id",
+)
+CHECKPOINT_PREFIX = b"citizen-vault-audit-checkpoint/1\n"
+
+
+def canonical(values: Sequence[Any]) -> bytes:
+    """Canonical bytes of one event, ``values`` in EVENT_COLUMNS order."""
+    return json.dumps(list(values), ensure_ascii=True, separators=(",", ":")).encode("ascii")
+
+
+def link(prev: bytes, values: Sequence[Any]) -> bytes:
+    """The chain hash of an event following ``prev``."""
+    return hashlib.sha256(prev + canonical(values)).digest()
+
+
+def checkpoint_message(count: int, head: bytes, ts: str) -> bytes:
+    """What a checkpoint signature covers."""
+    return CHECKPOINT_PREFIX + json.dumps([count, head.hex(), ts], separators=(",", ":")).encode("ascii")
+
+
+def head_message(count: int, head: bytes) -> bytes:
+    """What the head record's MAC covers (count and head hash)."""
+    return b"citizen-vault-audit-head/1\n" + count.to_bytes(8, "big") + head

@@ -1,0 +1,257 @@
+"""Appending to the audit log, in the caller's transaction: no audit, no data.
+
+A service that reads or changes citizen data calls :meth:`AuditLog.append` with the connection of
+its own transaction. The event commits with the access or not at all; if the append fails (the
+database refuses, the head record fails its integrity check) the whole transaction fails with
+:class:`AuditUnavailable` and the caller returns nothing.
+
+Appends are serialised by the single head row (an UPDATE takes SQLite's write lock or
+PostgreSQL's row lock), so under any number of processes the sequence has no gaps and the
+chain no forks. Signed checkpoints are written in the same transaction every
+``checkpoint_every`` events or ``checkpoint_seconds``, whichever comes first, and on demand.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy.exc import DBAPIError
+
+from keys.aead import Mac, constant_time_equal
+from keys.audit_signing import AuditSigner
+from vault.audit import chain
+from vault.audit.tables import audit_checkpoints, audit_events, audit_head
+from vault.errors import AuditUnavailable
+
+OUTCOMES = ("allowed", "denied", "failed")
+
+
+def iso(moment: datetime) -> str:
+    """ISO 8601 UTC with microseconds and a Z: the stored and hashed form of audit times."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts: subject, role and agency (from a verified token, or the operator), and the request."""
+
+    subject: str
+    role: str
+    agency: str
+    request_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Event:
+    """What happened. Names and ids only: never a field value, token or secret."""
+
+    action: str
+    outcome: str = "allowed"
+    citizen_id: uuid.UUID | str | None = None
+    fields: Sequence[str] = ()
+    purpose: str | None = None
+    grant_id: str | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A signed statement: the log held ``count`` events with head hash ``head_hash``."""
+
+    count: int
+    head_hash: bytes
+    ts: str
+    kid: str
+    signature: bytes
+
+    def public(self) -> dict[str, Any]:
+        """JSON form (exports, API)."""
+        return {
+            "count": self.count,
+            "head_hash": self.head_hash.hex(),
+            "ts": self.ts,
+            "kid": self.kid,
+            "signature": self.signature.hex(),
+        }
+
+
+def _clip(value: str | None, limit: int) -> str | None:
+    return None if value is None else str(value)[:limit]
+
+
+def event_values(actor: Actor, event: Event, ts: str) -> list[Any]:
+    """The hashed columns of one event, in chain.EVENT_COLUMNS order, clipped to column sizes."""
+    if event.outcome not in OUTCOMES:
+        raise ValueError(f"unknown outcome {event.outcome!r}")
+    return [
+        ts,
+        _clip(actor.subject, 256),
+        _clip(actor.role, 32),
+        _clip(actor.agency, 64),
+        _clip(event.action, 64),
+        None if event.citizen_id is None else _clip(str(event.citizen_id), 36),
+        json.dumps(sorted({str(f)[:64] for f in event.fields}), separators=(",", ":")),
+        _clip(event.purpose, 64),
+        _clip(event.grant_id, 64),
+        event.outcome,
+        _clip(event.reason, 300),
+        _clip(actor.request_id, 64),
+    ]
+
+
+class AuditLog:
+    """The only writer of audit tables, and only by appending."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        head_key: bytes,
+        signer: AuditSigner,
+        clock: Callable[[], datetime] | None = None,
+        checkpoint_every: int = 1000,
+        checkpoint_seconds: int = 300,
+    ) -> None:
+        self.engine = engine
+        self.signer = signer
+        self._mac = Mac(head_key)
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self.checkpoint_every = checkpoint_every
+        self.checkpoint_seconds = checkpoint_seconds
+
+    def head_mac(self, count: int, head: bytes) -> bytes:
+        """MAC over (count, head hash) under the provider-derived head key."""
+        return self._mac.digest(chain.head_message(count, head))
+
+    def ensure_head(self) -> None:
+        """Create the head record of an empty log (init)."""
+        with self.engine.begin() as conn:
+            if conn.scalar(select(audit_head.c.id).where(audit_head.c.id == 1)) is None:
+                if conn.scalar(select(audit_events.c.seq).limit(1)) is not None:
+                    raise AuditUnavailable("audit events exist but the head record is missing")
+                conn.execute(
+                    insert(audit_head).values(
+                        id=1,
+                        count=0,
+                        head_hash=chain.GENESIS,
+                        mac=self.head_mac(0, chain.GENESIS),
+                        cp_count=0,
+                        cp_ts=iso(self._clock()),
+                    )
+                )
+
+    # -- appending --------------------------------------------------------------------------
+    def append(self, conn: Connection, actor: Actor, events: Sequence[Event]) -> list[int]:
+        """Append ``events`` in the caller's open transaction; returns their sequence numbers."""
+        if not events:
+            return []
+        try:
+            return self._append(conn, actor, events)
+        except DBAPIError:
+            raise AuditUnavailable("the audit log refused the event") from None
+
+    def _append(self, conn: Connection, actor: Actor, events: Sequence[Event]) -> list[int]:
+        n = len(events)
+        row = conn.execute(
+            update(audit_head)
+            .where(audit_head.c.id == 1)
+            .values(count=audit_head.c.count + n)
+            .returning(
+                audit_head.c.count, audit_head.c.head_hash, audit_head.c.mac, audit_head.c.cp_count, audit_head.c.cp_ts
+            )
+        ).one_or_none()
+        if row is None:
+            raise AuditUnavailable("the audit head record is missing")
+        first = int(row._mapping["count"]) - n + 1
+        prev = bytes(row.head_hash)
+        if not constant_time_equal(bytes(row.mac), self.head_mac(first - 1, prev)):
+            raise AuditUnavailable("the audit head record fails its integrity check")
+        now = self._clock()
+        ts = iso(now)
+        rows = []
+        for offset, event in enumerate(events):
+            values = event_values(actor, event, ts)
+            digest = chain.link(prev, values)
+            rows.append(
+                {"seq": first + offset, **dict(zip(chain.EVENT_COLUMNS, values, strict=True)), "prev_hash": prev}
+                | {"hash": digest}
+            )
+            prev = digest
+        conn.execute(insert(audit_events), rows)
+        last = first + n - 1
+        head_values: dict[str, Any] = {"head_hash": prev, "mac": self.head_mac(last, prev)}
+        if last - int(row.cp_count) >= self.checkpoint_every or self._checkpoint_stale(str(row.cp_ts), now):
+            self._write_checkpoint(conn, last, prev, ts)
+            head_values |= {"cp_count": last, "cp_ts": ts}
+        conn.execute(update(audit_head).where(audit_head.c.id == 1).values(**head_values))
+        return list(range(first, last + 1))
+
+    def _checkpoint_stale(self, cp_ts: str, now: datetime) -> bool:
+        try:
+            last = datetime.strptime(cp_ts, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+        except ValueError:
+            return True
+        age = now - last
+        return age.total_seconds() >= self.checkpoint_seconds
+
+    def _write_checkpoint(self, conn: Connection, count: int, head: bytes, ts: str) -> Checkpoint:
+        signature = self.signer.sign(chain.checkpoint_message(count, head, ts))
+        cp = Checkpoint(count, head, ts, self.signer.kid, signature)
+        conn.execute(
+            insert(audit_checkpoints).values(count=count, head_hash=head, ts=ts, kid=cp.kid, signature=signature)
+        )
+        return cp
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """A transaction for work that must be audited together with its event."""
+        with self.engine.begin() as conn:
+            yield conn
+
+    def record(self, actor: Actor, *events: Event) -> list[int]:
+        """Append in a transaction of its own (denials, operator actions, registry changes)."""
+        with self.transaction() as conn:
+            return self.append(conn, actor, events)
+
+    def checkpoint(self) -> Checkpoint:
+        """Sign the current head now (no-op when the newest checkpoint already covers it)."""
+        try:
+            with self.engine.begin() as conn:
+                row = conn.execute(
+                    update(audit_head)
+                    .where(audit_head.c.id == 1)
+                    .values(count=audit_head.c.count)
+                    .returning(audit_head.c.count, audit_head.c.head_hash, audit_head.c.mac)
+                ).one_or_none()
+                if row is None:
+                    raise AuditUnavailable("the audit head record is missing")
+                count, head = int(row._mapping["count"]), bytes(row.head_hash)
+                if not constant_time_equal(bytes(row.mac), self.head_mac(count, head)):
+                    raise AuditUnavailable("the audit head record fails its integrity check")
+                latest = self.latest_checkpoint(conn)
+                if latest is not None and latest.count == count:
+                    return latest
+                ts = iso(self._clock())
+                cp = self._write_checkpoint(conn, count, head, ts)
+                conn.execute(update(audit_head).where(audit_head.c.id == 1).values(cp_count=count, cp_ts=ts))
+                return cp
+        except DBAPIError:
+            raise AuditUnavailable("the audit log refused the checkpoint") from None
+
+    def latest_checkpoint(self, conn: Connection | None = None) -> Checkpoint | None:
+        """The newest checkpoint, if any."""
+        query = select(audit_checkpoints).order_by(audit_checkpoints.c.count.desc()).limit(1)
+        if conn is None:
+            with self.engine.connect() as own:
+                row = own.execute(query).one_or_none()
+        else:
+            row = conn.execute(query).one_or_none()
+        if row is None:
+            return None
+        return Checkpoint(int(row._mapping["count"]), bytes(row.head_hash), row.ts, row.kid, bytes(row.signature))

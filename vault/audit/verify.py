@@ -1,0 +1,229 @@
+"""Re-walk the audit chain and check every checkpoint; name the first event that does not match.
+
+Kinds of finding (the first one found is reported, with its sequence number):
+
+    edited               an event's content (or its hash) no longer matches what was hashed
+    missing              events are gone: a gap in the sequence, a renumbered gap, a truncated tail
+    inserted             an event that the chain does not link (forged, or appended behind the head)
+    reordered            an event links to a later one: rows were swapped
+    checkpoint-mismatch  the chain at a checkpoint's count is not the hash it signed
+    bad-checkpoint       a checkpoint's signature does not verify (edited, or an unknown key)
+    head-mismatch        the head record fails its MAC, or the tail after the last checkpoint was rewritten
+
+:func:`walk` needs nothing but the rows, the checkpoints and the public keys, so it verifies an
+export too; :func:`verify_database` adds the head record, which only the vault can check.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine, func, select
+
+from keys.aead import constant_time_equal
+from keys.audit_signing import verify as verify_signature
+from vault.audit import chain
+from vault.audit.log import AuditLog, Checkpoint
+from vault.audit.tables import audit_checkpoints, audit_events, audit_head
+
+Progress = Callable[[int, int], None]
+COLUMNS = [audit_events.c.seq, *(audit_events.c[n] for n in chain.EVENT_COLUMNS)]
+
+
+@dataclass(frozen=True)
+class Finding:
+    """The first place where the log does not match."""
+
+    seq: int
+    kind: str
+    detail: str
+
+
+@dataclass
+class Report:
+    """Outcome of a verification."""
+
+    events: int = 0
+    checkpoints: int = 0
+    head_count: int | None = None
+    finding: Finding | None = None
+    checkpoint_kids: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing was found."""
+        return self.finding is None
+
+    def public(self) -> dict[str, Any]:
+        """JSON form."""
+        return {
+            "ok": self.ok,
+            "events": self.events,
+            "checkpoints": self.checkpoints,
+            "head_count": self.head_count,
+            "finding": None if self.finding is None else vars(self.finding),
+        }
+
+
+@dataclass(frozen=True)
+class Row:
+    """One stored event: sequence, hashed values, previous hash, own hash."""
+
+    seq: int
+    values: Sequence[Any]
+    prev_hash: bytes
+    hash: bytes
+
+
+def check_checkpoints(checkpoints: Sequence[Checkpoint], public_keys: dict[str, bytes]) -> Finding | None:
+    """The first checkpoint whose signature does not verify under the given public keys."""
+    for cp in sorted(checkpoints, key=lambda c: c.count):
+        key = public_keys.get(cp.kid)
+        message = chain.checkpoint_message(cp.count, cp.head_hash, cp.ts)
+        if key is None or not verify_signature(key, message, cp.signature):
+            why = "unknown signing key" if key is None else "signature does not verify"
+            return Finding(cp.count, "bad-checkpoint", f"checkpoint at event {cp.count}: {why}")
+    return None
+
+
+def _classify_break(
+    row: Row, nxt: Row | None, prev: bytes, prev_prev: bytes | None, find_hash: Callable[[bytes], int | None]
+) -> Finding:
+    """Row ``row`` does not link to its predecessor: say why, as precisely as the evidence allows."""
+    seq = row.seq
+    later = find_hash(row.prev_hash)
+    if later is not None and later > seq:
+        return Finding(seq, "reordered", f"event {seq} links to event {later}, which comes after it")
+    if nxt is not None and nxt.prev_hash == prev:
+        return Finding(seq, "inserted", f"event {seq} is not part of the chain: event {nxt.seq} links past it")
+    if prev_prev is not None and row.prev_hash == prev_prev:
+        return Finding(seq - 1, "inserted", f"event {seq - 1} is not part of the chain: event {seq} links past it")
+    if chain.link(row.prev_hash, row.values) != row.hash:
+        return Finding(seq, "edited", f"event {seq} does not match its hash (its link was changed)")
+    return Finding(seq, "missing", f"the event(s) between {seq - 1} and {seq} are missing (renumbered)")
+
+
+def walk(
+    rows: Iterable[Row],
+    checkpoints: Sequence[Checkpoint],
+    public_keys: dict[str, bytes],
+    *,
+    total: int = 0,
+    expected_total: int | None = None,
+    find_hash: Callable[[bytes], int | None] = lambda _h: None,
+    progress: Progress | None = None,
+) -> Report:
+    """Verify rows (ordered by seq) against the chain rule and the signed checkpoints."""
+    report = Report(checkpoints=len(checkpoints), checkpoint_kids=sorted({c.kid for c in checkpoints}))
+    report.finding = check_checkpoints(checkpoints, public_keys)
+    if report.finding:
+        return report
+    at_count = {c.count: c for c in checkpoints}
+    expected, prev, prev_prev = 1, chain.GENESIS, None
+    it: Iterator[Row] = iter(rows)
+    row = next(it, None)
+    while row is not None:
+        nxt = next(it, None)
+        if row.seq != expected:
+            report.finding = Finding(expected, "missing", f"events {expected}..{row.seq - 1} are missing")
+            return report
+        if row.prev_hash != prev:
+            report.finding = _classify_break(row, nxt, prev, prev_prev, find_hash)
+            if report.finding.kind == "missing" and expected_total is not None and total >= expected_total:
+                # Nothing is missing by count: the previous event was edited and re-hashed.
+                report.finding = Finding(
+                    row.seq - 1, "edited", f"event {row.seq - 1} was changed and its hash recomputed"
+                )
+            return report
+        if chain.link(row.prev_hash, row.values) != row.hash:
+            report.finding = Finding(row.seq, "edited", f"event {row.seq} does not match its hash")
+            return report
+        prev_prev, prev = prev, row.hash
+        cp = at_count.get(row.seq)
+        if cp is not None and cp.head_hash != prev:
+            report.finding = Finding(
+                row.seq, "checkpoint-mismatch", f"events up to {row.seq} differ from what checkpoint {cp.count} signed"
+            )
+            return report
+        report.events = row.seq
+        if progress is not None and row.seq % 10_000 == 0:
+            progress(row.seq, total)
+        expected += 1
+        row = nxt
+    n = expected - 1
+    report.events = n
+    covered = max(at_count, default=0)
+    if covered > n:
+        report.finding = Finding(n + 1, "missing", f"log truncated: a checkpoint covers {covered} events, {n} remain")
+    if progress is not None:
+        progress(n, total)
+    return report
+
+
+def load_checkpoints(engine: Engine) -> list[Checkpoint]:
+    """Every checkpoint, oldest first."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(audit_checkpoints).order_by(audit_checkpoints.c.count)).all()
+    return [Checkpoint(int(r._mapping["count"]), bytes(r.head_hash), r.ts, r.kid, bytes(r.signature)) for r in rows]
+
+
+def _stream(engine: Engine) -> Iterator[Row]:
+    query = select(*COLUMNS, audit_events.c.prev_hash, audit_events.c.hash).order_by(audit_events.c.seq)
+    with engine.connect() as conn:
+        result = conn.execution_options(yield_per=20_000).execute(query)
+        for r in result:
+            yield Row(int(r[0]), r[1:13], bytes(r[13]), bytes(r[14]))
+
+
+def verify_database(log: AuditLog, progress: Progress | None = None) -> Report:
+    """Verify the stored log: chain, checkpoints, and the MACed head record."""
+    engine = log.engine
+    with engine.connect() as conn:
+        total = int(conn.scalar(select(func.count()).select_from(audit_events)) or 0)
+        head = conn.execute(select(audit_head).where(audit_head.c.id == 1)).one_or_none()
+
+    def find_hash(digest: bytes) -> int | None:
+        with engine.connect() as conn:
+            found = conn.scalar(select(audit_events.c.seq).where(audit_events.c.hash == digest).limit(1))
+        return None if found is None else int(found)
+
+    checkpoints = load_checkpoints(engine)
+    report = walk(
+        _stream(engine),
+        checkpoints,
+        log.signer.public_keys,
+        total=total,
+        expected_total=None if head is None else int(head._mapping["count"]),
+        find_hash=find_hash,
+        progress=progress,
+    )
+    if head is None:
+        if total and report.ok:
+            report.finding = Finding(1, "head-mismatch", "the head record is missing")
+        return report
+    count, head_hash = int(head._mapping["count"]), bytes(head.head_hash)
+    report.head_count = count
+    if not report.ok:
+        return report
+    if not constant_time_equal(bytes(head.mac), log.head_mac(count, head_hash)):
+        report.finding = Finding(count, "head-mismatch", "the head record fails its MAC (edited or replaced)")
+    elif count > report.events:
+        report.finding = Finding(
+            report.events + 1, "missing", f"log truncated: the head records {count} events, {report.events} remain"
+        )
+    elif count < report.events:
+        report.finding = Finding(count + 1, "inserted", f"events after {count} were appended behind the head")
+    elif report.events and _last_hash(engine) != head_hash:
+        since = max((c.count for c in checkpoints), default=0) + 1
+        report.finding = Finding(
+            since, "head-mismatch", f"events from {since} on were rewritten after the last checkpoint"
+        )
+    return report
+
+
+def _last_hash(engine: Engine) -> bytes:
+    with engine.connect() as conn:
+        value = conn.scalar(select(audit_events.c.hash).order_by(audit_events.c.seq.desc()).limit(1))
+    return bytes(value or b"")
