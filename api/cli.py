@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from api import cli_service, logconfig
+from api.cli_audit import audit_app, operator
 from api.cli_common import DataDir, app_settings, err, failing_cleanly, opened, out, parse_uuid, progress, state
 from api.cli_keys import keys_app
 from vault import operations
@@ -28,6 +29,7 @@ def _main(data_dir: DataDir = None) -> None:
 
 app.add_typer(keys_app, name="keys")
 app.add_typer(db_app, name="db")
+app.add_typer(audit_app, name="audit")
 
 
 @app.command()
@@ -109,7 +111,7 @@ def backup(destination: Annotated[Path, typer.Argument(dir_okay=False, help="Bac
 def erase(citizen_id: Annotated[str, typer.Argument(help="The citizen's vault id (UUID).")]) -> None:
     """Erase a citizen by crypto-shredding; legally held fields are kept under a separate key."""
     with opened() as vault:
-        report = vault.profiles.erase(parse_uuid(citizen_id))
+        report = vault.profiles.erase(parse_uuid(citizen_id), actor=operator())
         if report.already_erased:
             out.print("Already erased; key destruction confirmed.")
         out.print(f"Destroyed fields: {', '.join(report.destroyed_fields) or '-'}")

@@ -7,8 +7,10 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from api.cli_audit import operator
 from api.cli_common import err, opened, out, parse_uuid, progress
 from keys import rotation
+from vault.audit.log import Event
 
 keys_app = typer.Typer(help="Key management: status, KEK rotation and retirement, DEK rotation.", no_args_is_help=True)
 
@@ -56,6 +58,10 @@ def keys_rotate(
             on_start=start,
             on_progress=lambda n: bar.advance(task, n),
         )
+        vault.audit.record(
+            operator(),
+            Event("keys.rotate", reason=f"KEK v{result.active_version}: {result.rewrapped} data keys re-wrapped"),
+        )
     out.print(f"active KEK version {result.active_version}: re-wrapped {result.rewrapped} data keys")
     if result.failed:
         err.print(
@@ -83,6 +89,7 @@ def keys_retire(version: Annotated[int, typer.Argument(help="KEK version to dest
         except ValueError as exc:
             err.print(f"[bold red]error:[/] {exc}")
             raise typer.Exit(2) from None
+        vault.audit.record(operator(), Event("keys.retire", reason=f"KEK v{version} destroyed"))
         out.print(
             f"KEK version {version} destroyed: data keys wrapped under it (old key-store backups) are now useless."
         )
@@ -92,5 +99,5 @@ def keys_retire(version: Annotated[int, typer.Argument(help="KEK version to dest
 def keys_rotate_dek(citizen_id: Annotated[str, typer.Argument(help="The citizen's vault id (UUID).")]) -> None:
     """Re-encrypt one citizen's fields under a fresh data key."""
     with opened() as vault:
-        version = vault.profiles.rotate_dek(parse_uuid(citizen_id))
+        version = vault.profiles.rotate_dek(parse_uuid(citizen_id), actor=operator())
         out.print(f"citizen {citizen_id}: now under data key version {version}")

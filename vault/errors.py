@@ -38,9 +38,9 @@ class NotFound(VaultError):
 class Conflict(VaultError):
     """A unique value is already registered."""
 
-    def __init__(self, field: str) -> None:
+    def __init__(self, field: str, why: str = "already registered to another citizen") -> None:
         self.field = field
-        super().__init__(f"{field}: already registered to another citizen")
+        super().__init__(f"{field}: {why}")
 
 
 class CitizenErased(VaultError):

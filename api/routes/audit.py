@@ -1,0 +1,163 @@
+"""Compliance review of the audit log (read-only), deferred disclosure, and the citizen's access log."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+
+from api.errors import ApiProblem
+from api.schemas import (
+    AccessEntryPublic,
+    AccessLogPage,
+    AuditEventPublic,
+    AuditPage,
+    AuditVerifyPublic,
+    CheckpointPublic,
+    DeferralCreate,
+    DeferralCreated,
+    FindingPublic,
+    FlagPublic,
+    ReportRow,
+)
+from api.security.auth import Principal, actor, forbidden, require
+from vault.audit import deferral, review
+from vault.audit.log import Event
+from vault.audit.verify import verify_database
+from vault.registry import OPERATOR_AGENCY
+
+router = APIRouter(tags=["audit"])
+Code = Annotated[str | None, Query(min_length=1, max_length=64)]
+Cursor = Annotated[
+    int, Query(ge=0, description="Return events after this sequence number (the last page's next_after).")
+]
+Limit = Annotated[int, Query(ge=1, le=review.MAX_PAGE)]
+
+
+def _agency_scope(who: Principal, agency: str | None) -> str | None:
+    """Compliance officers of the vault see every agency; an agency's own officers only theirs."""
+    if who.agency == OPERATOR_AGENCY:
+        return agency
+    if agency is not None and agency != who.agency:
+        raise forbidden("own-agency-only: compliance officers of an agency review that agency's events")
+    return who.agency
+
+
+def _check_window(since: datetime | None, until: datetime | None) -> None:
+    for name, value in (("since", since), ("until", until)):
+        if value is not None and value.tzinfo is None:
+            raise ApiProblem(422, "invalid-request", "The request is not valid", f"{name}: give a time zone (…Z)")
+    if since and until and since >= until:
+        raise ApiProblem(422, "invalid-request", "The request is not valid", "since must be before until")
+
+
+@router.get("/v1/audit/events", response_model=AuditPage)
+def audit_events(
+    request: Request,
+    citizen_id: uuid.UUID | None = None,
+    agency: Code = None,
+    actor_: Annotated[str | None, Query(alias="actor", min_length=1, max_length=256)] = None,
+    action: Code = None,
+    outcome: Annotated[str | None, Query(pattern="^(allowed|denied|failed)$")] = None,
+    purpose: Code = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    after: Cursor = 0,
+    limit: Limit = 100,
+    who: Principal = require("audit", "read"),
+) -> AuditPage:
+    """Filtered events, oldest first, cursor-paged. Reviewing is itself audited."""
+    _check_window(since, until)
+    flt = review.EventFilter(
+        str(citizen_id) if citizen_id else None,
+        _agency_scope(who, agency),
+        actor_,
+        action,
+        outcome,
+        purpose,
+        since,
+        until,
+    )
+    vault = request.app.state.vault
+    vault.audit.record(actor(request, who), Event("audit.read", citizen_id=flt.citizen_id, reason="events"))
+    page, next_after = review.events(vault.data_engine, flt, after, limit)
+    return AuditPage(events=[AuditEventPublic(**e.public()) for e in page], next_after=next_after)
+
+
+@router.get("/v1/audit/verify", response_model=AuditVerifyPublic)
+def audit_verify(request: Request, who: Principal = require("audit", "read")) -> AuditVerifyPublic:
+    """Re-walk the chain and check every signed checkpoint and the head."""
+    log = request.app.state.vault.audit
+    report = verify_database(log)
+    latest = log.latest_checkpoint()
+    return AuditVerifyPublic(
+        ok=report.ok,
+        events=report.events,
+        checkpoints=report.checkpoints,
+        head_count=report.head_count,
+        finding=FindingPublic(**vars(report.finding)) if report.finding else None,
+        latest_checkpoint=CheckpointPublic(**latest.public()) if latest else None,
+        public_keys=log.signer.public_keys_b64(),
+    )
+
+
+@router.get("/v1/audit/report", response_model=list[ReportRow])
+def audit_report(
+    request: Request,
+    agency: Code = None,
+    purpose: Code = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    who: Principal = require("audit", "read"),
+) -> list[ReportRow]:
+    """Per agency and purpose: events by action and outcome, and distinct citizens concerned."""
+    _check_window(since, until)
+    flt = review.EventFilter(agency=_agency_scope(who, agency), purpose=purpose, since=since, until=until)
+    vault = request.app.state.vault
+    vault.audit.record(actor(request, who), Event("audit.read", reason="report"))
+    return [ReportRow(**row) for row in review.access_report(vault.data_engine, flt)]
+
+
+@router.get("/v1/audit/flags", response_model=list[FlagPublic])
+def audit_flags(
+    request: Request,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    who: Principal = require("audit", "read"),
+) -> list[FlagPublic]:
+    """Unusual access (volume far above the agency's usual, denial bursts, outside-purpose attempts)."""
+    _check_window(since, until)
+    start, end = review.default_window(datetime.now(UTC))
+    vault = request.app.state.vault
+    vault.audit.record(actor(request, who), Event("audit.read", reason="flags"))
+    scope = _agency_scope(who, None)
+    flags = review.unusual_access(vault.data_engine, since or start, until or end)
+    return [FlagPublic(**vars(f)) for f in flags if scope is None or f.agency == scope]
+
+
+@router.post("/v1/audit/deferrals", status_code=201, response_model=DeferralCreated)
+def create_deferral(
+    body: DeferralCreate, request: Request, who: Principal = require("audit-deferrals", "create")
+) -> DeferralCreated:
+    """Defer showing your agency's events to the citizen until a date (an investigation; legal basis required)."""
+    if body.until.tzinfo is None:
+        raise ApiProblem(422, "invalid-request", "The request is not valid", "until: give a time zone (…Z)")
+    seq = deferral.defer(request.app.state.vault.audit, actor(request, who), body.events, body.legal_basis, body.until)
+    return DeferralCreated(recorded_by=seq, until=body.until)
+
+
+@router.get("/v1/me/access-log", response_model=AccessLogPage)
+def my_access_log(
+    request: Request, after: Cursor = 0, limit: Limit = 100, who: Principal = require("me", "read")
+) -> AccessLogPage:
+    """Who read what of yours, when, for which purpose and on which basis (deferred entries appear later)."""
+    try:
+        citizen = str(uuid.UUID(who.subject))
+    except ValueError:
+        raise ApiProblem(404, "not-found", "Not found", "no profile for this identity") from None
+    vault = request.app.state.vault
+    entries, next_after = review.access_log(vault.data_engine, citizen, datetime.now(UTC), after, limit)
+    vault.audit.record(actor(request, who), Event("me.access-log", citizen_id=citizen))
+    return AccessLogPage(entries=[AccessEntryPublic(**vars(e)) for e in entries], next_after=next_after)
