@@ -69,6 +69,17 @@ def _demo_summary(vault: Vault, accepted: int, already: bool, clients: list[Demo
         ),
         ("admin (vault operator): list agencies", token("admin@vault", "admin", "vault"), f"{base}/v1/agencies"),
         (
+            "compliance officer: who touched this citizen's data (the audit log, filtered)",
+            token("compliance@vault", "compliance-officer", "vault"),
+            f"{base}/v1/audit/events?citizen_id={citizen}",
+        ),
+        (
+            "compliance officer: is the audit log intact?",
+            token("compliance@vault", "compliance-officer", "vault"),
+            f"{base}/v1/audit/verify",
+        ),
+        ("citizen: who read my data", token(citizen, "citizen", None), f"{base}/v1/me/access-log"),
+        (
             "agency-app (tax-office): look up by email",
             token(clients[0].client_id, "agency-app", clients[0].agency),
             f"{base}/v1/citizens?email={first['email']}",
