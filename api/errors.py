@@ -8,6 +8,7 @@ request id, and are logged with their type.
 from __future__ import annotations
 
 import logging
+import uuid
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -83,12 +84,13 @@ def audit_refusal(request: Request, exc: ApiProblem) -> None:
         getattr(principal, "agency", None) or "-",
         getattr(request.state, "request_id", None),
     )
-    citizen = request.path_params.get("citizen_id")
+    try:  # only a well-formed id is recorded: a path segment is caller-controlled text
+        citizen: str | None = str(uuid.UUID(str(request.path_params.get("citizen_id"))))
+    except ValueError:
+        citizen = None
     reason = str(exc.extra.get("reason") or exc.slug)
     try:
-        request.app.state.vault.audit.record(
-            actor, Event(action, outcome="denied", citizen_id=str(citizen)[:36] if citizen else None, reason=reason)
-        )
+        request.app.state.vault.audit.record(actor, Event(action, outcome="denied", citizen_id=citizen, reason=reason))
     except domain.VaultError:
         log.error("could not audit a refused request", extra={"action": action})
 

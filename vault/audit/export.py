@@ -1,10 +1,11 @@
 """Audit export for SIEMs and external verifiers: JSON Lines (verifiable) or CSV (for people).
 
 JSON Lines: a header line (format, filter, the checkpoint public keys), one line per event with its
-``prev_hash`` and ``hash``, and a last line with the checkpoint signed at export time. An
-unfiltered export is verified end to end by :func:`verify_export` with nothing but the public key:
-re-walk the chain, check the checkpoint's signature and that it signs the last hash. A filtered
-export proves each event individually (its hash matches its content and stated predecessor).
+``prev_hash`` and ``hash``, and a last line with the checkpoint signed at export time and an
+Ed25519 signature over the SHA-256 of every line before it (so the header's filter, and which
+events a filtered export holds, cannot be changed afterwards). :func:`verify_export` needs nothing
+but the public key: it checks the file signature and the checkpoint, then, for an unfiltered
+export, re-walks the whole chain up to the checkpoint; for a filtered one, each event's hash.
 
 CSV: the same columns, text escaped for spreadsheets and log tools (CR/LF as ``\\r``/``\\n``;
 a cell starting with = + - @ gets a leading apostrophe), so it is for reading, not verifying.
@@ -14,18 +15,22 @@ from __future__ import annotations
 
 import base64
 import csv
+import hashlib
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Literal
 
+from keys.audit_signing import verify as verify_signature
 from vault.audit import chain
 from vault.audit.log import AuditLog, Checkpoint
 from vault.audit.review import EventFilter, StoredEvent, iter_events
 from vault.audit.verify import Finding, Report, Row, check_checkpoints, walk
 
 EXPORT_FORMAT = "citizen-vault-audit-export/1"
+FILE_SIGNATURE_PREFIX = b"citizen-vault-audit-export-file/1\n"
 CSV_COLUMNS = ("seq", *chain.EVENT_COLUMNS, "prev_hash", "hash")
 
 
@@ -48,8 +53,12 @@ def _values(e: StoredEvent) -> list[Any]:
 
 def _cell(value: Any) -> str:
     text = "" if value is None else str(value)
-    text = text.replace("\r", "\\r").replace("\n", "\\n")
-    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
+    text = text.replace("\\", "\\\\").replace("\r", "\\r").replace("\n", "\\n")
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t") else text
+
+
+def _file_message(digest: bytes, cp: Checkpoint) -> bytes:
+    return FILE_SIGNATURE_PREFIX + digest + chain.checkpoint_message(cp.count, cp.head_hash, cp.ts)
 
 
 def export(
@@ -64,10 +73,16 @@ def export(
     fd = os.open(destination, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
     os.fchmod(fd, 0o600)
     count = 0
+    digest = hashlib.sha256()
+
+    def line(item: dict[str, Any]) -> None:
+        text = json.dumps(item, ensure_ascii=True) + "\n"
+        digest.update(text.encode("ascii"))
+        fh.write(text)
+
     with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
         if fmt == "jsonl":
-            header = {"format": EXPORT_FORMAT, "filter": flt.public(), "public_keys": log.signer.public_keys_b64()}
-            fh.write(json.dumps(header) + "\n")
+            line({"format": EXPORT_FORMAT, "filter": flt.public(), "public_keys": log.signer.public_keys_b64()})
         writer = csv.writer(fh) if fmt == "csv" else None
         if writer is not None:
             writer.writerow(CSV_COLUMNS)
@@ -75,50 +90,69 @@ def export(
             if writer is not None:
                 writer.writerow([_cell(v) for v in (e.seq, *_values(e), e.prev_hash, e.hash)])
             else:
-                fh.write(json.dumps(e.public(), ensure_ascii=True) + "\n")
+                line(e.public())
             count += 1
             if progress and count % 10_000 == 0:
                 progress(10_000)
         if fmt == "jsonl":
-            fh.write(json.dumps({"checkpoint": cp.public()}) + "\n")
+            signature = log.signer.sign(_file_message(digest.digest(), cp))
+            signed = {"kid": log.signer.kid, "signature": signature.hex()}
+            fh.write(json.dumps({"checkpoint": cp.public(), "file_signature": signed}) + "\n")
     if progress:
         progress(count % 10_000)
     return count, cp
 
 
-def _read_export(fh: IO[str]) -> tuple[dict[str, Any], list[Row], Checkpoint]:
-    header = json.loads(fh.readline())
-    if header.get("format") != EXPORT_FORMAT:
+@dataclass(frozen=True)
+class _Export:
+    header: dict[str, Any]
+    rows: list[Row]
+    checkpoint: Checkpoint
+    digest: bytes  # SHA-256 of every line before the last
+    file_kid: str
+    file_signature: bytes
+
+
+def _read_export(fh: IO[bytes]) -> _Export:
+    lines = fh.read().split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    if len(lines) < 2:
+        raise ValueError("the export is empty or truncated")
+    header = json.loads(lines[0])
+    if not isinstance(header, dict) or header.get("format") != EXPORT_FORMAT:
         raise ValueError("not a Citizen Vault audit export (JSON Lines)")
+    digest = hashlib.sha256()
     rows: list[Row] = []
-    cp: Checkpoint | None = None
-    for line in fh:
-        item = json.loads(line)
-        if "checkpoint" in item:
-            c = item["checkpoint"]
-            cp = Checkpoint(
-                int(c["count"]), bytes.fromhex(c["head_hash"]), c["ts"], c["kid"], bytes.fromhex(c["signature"])
-            )
-            continue
-        event = StoredEvent(**item)
+    for raw in lines[:-1]:
+        digest.update(raw + b"\n")
+    for raw in lines[1:-1]:
+        event = StoredEvent(**json.loads(raw))
         rows.append(Row(event.seq, _values(event), bytes.fromhex(event.prev_hash), bytes.fromhex(event.hash)))
-    if cp is None:
-        raise ValueError("the export has no checkpoint line (truncated?)")
-    return header, rows, cp
+    last = json.loads(lines[-1])
+    c, f = last["checkpoint"], last["file_signature"]
+    cp = Checkpoint(int(c["count"]), bytes.fromhex(c["head_hash"]), c["ts"], c["kid"], bytes.fromhex(c["signature"]))
+    return _Export(header, rows, cp, digest.digest(), str(f["kid"]), bytes.fromhex(f["signature"]))
 
 
 def verify_export(path: Path, public_keys: dict[str, bytes] | None = None) -> Report:
     """Verify an export with the public key(s) alone (by default, those the export names)."""
-    with path.open(encoding="utf-8") as fh:
-        header, rows, cp = _read_export(fh)
+    with path.open("rb") as fh:
+        export = _read_export(fh)
+    header, rows, cp = export.header, export.rows, export.checkpoint
     keys = public_keys or {k: base64.b64decode(v) for k, v in header.get("public_keys", {}).items()}
     if header.get("filter"):
-        return _verify_filtered(rows, cp, keys)
-    return walk(_iter(rows), [cp], keys, total=len(rows), expected_total=cp.count)
-
-
-def _iter(rows: list[Row]) -> Iterator[Row]:
-    yield from rows
+        report = _verify_filtered(rows, cp, keys)
+    else:
+        report = walk(iter(rows), [cp], keys, total=len(rows), expected_total=cp.count)
+    # Events are checked first so that an edit is named; the file signature then catches what the
+    # chain cannot see in a filtered export (a changed filter, events added or left out).
+    file_key = keys.get(export.file_kid)
+    if report.ok and (
+        file_key is None or not verify_signature(file_key, _file_message(export.digest, cp), export.file_signature)
+    ):
+        report.finding = Finding(0, "export-altered", "the file's signature does not verify: it changed after export")
+    return report
 
 
 def _verify_filtered(rows: list[Row], cp: Checkpoint, keys: dict[str, bytes]) -> Report:
