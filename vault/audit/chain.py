@@ -50,6 +50,6 @@ def checkpoint_message(count: int, head: bytes, ts: str) -> bytes:
     return CHECKPOINT_PREFIX + json.dumps([count, head.hex(), ts], separators=(",", ":")).encode("ascii")
 
 
-def head_message(count: int, head: bytes) -> bytes:
-    """What the head record's MAC covers (count and head hash)."""
-    return b"citizen-vault-audit-head/1\n" + count.to_bytes(8, "big") + head
+def head_message(count: int, head: bytes, cp_count: int) -> bytes:
+    """What the head record's MAC covers: count, head hash, and the count of the newest checkpoint."""
+    return b"citizen-vault-audit-head/1\n" + count.to_bytes(8, "big") + head + cp_count.to_bytes(8, "big")

@@ -125,9 +125,9 @@ class AuditLog:
         self.checkpoint_every = checkpoint_every
         self.checkpoint_seconds = checkpoint_seconds
 
-    def head_mac(self, count: int, head: bytes) -> bytes:
-        """MAC over (count, head hash) under the provider-derived head key."""
-        return self._mac.digest(chain.head_message(count, head))
+    def head_mac(self, count: int, head: bytes, cp_count: int) -> bytes:
+        """MAC over (count, head hash, newest checkpoint's count) under the provider-derived head key."""
+        return self._mac.digest(chain.head_message(count, head, cp_count))
 
     def ensure_head(self) -> None:
         """Create the head record of an empty log (init)."""
@@ -140,7 +140,7 @@ class AuditLog:
                         id=1,
                         count=0,
                         head_hash=chain.GENESIS,
-                        mac=self.head_mac(0, chain.GENESIS),
+                        mac=self.head_mac(0, chain.GENESIS, 0),
                         cp_count=0,
                         cp_ts=iso(self._clock()),
                     )
@@ -170,7 +170,7 @@ class AuditLog:
             raise AuditUnavailable("the audit head record is missing")
         first = int(row._mapping["count"]) - n + 1
         prev = bytes(row.head_hash)
-        if not constant_time_equal(bytes(row.mac), self.head_mac(first - 1, prev)):
+        if not constant_time_equal(bytes(row.mac), self.head_mac(first - 1, prev, int(row.cp_count))):
             raise AuditUnavailable("the audit head record fails its integrity check")
         now = self._clock()
         ts = iso(now)
@@ -185,10 +185,13 @@ class AuditLog:
             prev = digest
         conn.execute(insert(audit_events), rows)
         last = first + n - 1
-        head_values: dict[str, Any] = {"head_hash": prev, "mac": self.head_mac(last, prev)}
-        if last - int(row.cp_count) >= self.checkpoint_every or self._checkpoint_stale(str(row.cp_ts), now):
+        cp_count = int(row.cp_count)
+        head_values: dict[str, Any] = {"head_hash": prev}
+        if last - cp_count >= self.checkpoint_every or self._checkpoint_stale(str(row.cp_ts), now):
             self._write_checkpoint(conn, last, prev, ts)
+            cp_count = last
             head_values |= {"cp_count": last, "cp_ts": ts}
+        head_values["mac"] = self.head_mac(last, prev, cp_count)
         conn.execute(update(audit_head).where(audit_head.c.id == 1).values(**head_values))
         return list(range(first, last + 1))
 
@@ -227,19 +230,20 @@ class AuditLog:
                     update(audit_head)
                     .where(audit_head.c.id == 1)
                     .values(count=audit_head.c.count)
-                    .returning(audit_head.c.count, audit_head.c.head_hash, audit_head.c.mac)
+                    .returning(audit_head.c.count, audit_head.c.head_hash, audit_head.c.mac, audit_head.c.cp_count)
                 ).one_or_none()
                 if row is None:
                     raise AuditUnavailable("the audit head record is missing")
                 count, head = int(row._mapping["count"]), bytes(row.head_hash)
-                if not constant_time_equal(bytes(row.mac), self.head_mac(count, head)):
+                if not constant_time_equal(bytes(row.mac), self.head_mac(count, head, int(row.cp_count))):
                     raise AuditUnavailable("the audit head record fails its integrity check")
                 latest = self.latest_checkpoint(conn)
                 if latest is not None and latest.count == count:
                     return latest
                 ts = iso(self._clock())
                 cp = self._write_checkpoint(conn, count, head, ts)
-                conn.execute(update(audit_head).where(audit_head.c.id == 1).values(cp_count=count, cp_ts=ts))
+                mac = self.head_mac(count, head, count)
+                conn.execute(update(audit_head).where(audit_head.c.id == 1).values(cp_count=count, cp_ts=ts, mac=mac))
                 return cp
         except DBAPIError:
             raise AuditUnavailable("the audit log refused the checkpoint") from None

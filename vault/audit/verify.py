@@ -207,8 +207,16 @@ def verify_database(log: AuditLog, progress: Progress | None = None) -> Report:
     report.head_count = count
     if not report.ok:
         return report
-    if not constant_time_equal(bytes(head.mac), log.head_mac(count, head_hash)):
+    cp_count = int(head.cp_count)
+    newest = max((c.count for c in checkpoints), default=0)
+    if not constant_time_equal(bytes(head.mac), log.head_mac(count, head_hash, cp_count)):
         report.finding = Finding(count, "head-mismatch", "the head record fails its MAC (edited or replaced)")
+    elif newest != cp_count:
+        report.finding = Finding(
+            cp_count or newest,
+            "bad-checkpoint",
+            f"the head records a checkpoint at event {cp_count}; the newest stored is at {newest} (deleted or forged)",
+        )
     elif count > report.events:
         report.finding = Finding(
             report.events + 1, "missing", f"log truncated: the head records {count} events, {report.events} remain"
