@@ -26,6 +26,7 @@ PROBLEM = "application/problem+json"
 DOMAIN: list[tuple[type[Exception], int, str, str]] = [
     (domain.ValidationFailed, 422, "validation-failed", "The request does not satisfy the field catalogue"),
     (domain.NotFound, 404, "not-found", "Not found"),
+    (domain.Refused, 403, "refused", "Refused by a grant or consent rule"),
     (domain.Conflict, 409, "conflict", "Conflicts with existing data"),
     (domain.CitizenErased, 410, "erased", "The citizen was erased"),
     (domain.CannotDecrypt, 503, "cannot-decrypt", "Stored data cannot be decrypted"),
@@ -111,6 +112,8 @@ def install(app: FastAPI) -> None:
                 extra: dict[str, Any] = {}
                 if isinstance(exc, domain.ValidationFailed):
                     extra["errors"] = exc.problems
+                if isinstance(exc, domain.Refused):
+                    extra |= {"reason": exc.reason, **exc.details}
                 if isinstance(exc, domain.ConfigurationError):
                     log.error("configuration error while serving", extra={"cause": str(exc)})
                     return problem(request, status, slug, title, "try again later or contact the operator")

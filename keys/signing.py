@@ -19,8 +19,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from keys import sealed
 from keys.errors import KeyringError, UnknownKeyVersion
@@ -145,6 +146,27 @@ class SigningKeyring:
         """The JWKS document: every key that still verifies."""
         self.refresh()
         return {"keys": [k.public_jwk for k in self._keys.values()]}
+
+    def sign_jws(self, payload: dict[str, Any], typ: str) -> str:
+        """A compact ES256 JWS of ``payload`` (receipts, grants, export bundles) under the active key.
+
+        Signing only: verification of anything presented to the vault stays in api/security/tokens.py
+        (python-jose, one allow-list). Anyone verifies these with the public JWKS.
+        """
+        key = self.active()
+        if key.private_pem is None:  # pragma: no cover - the active key always has its private half
+            raise UnknownKeyVersion("active signing key has no private key")
+        private = serialization.load_pem_private_key(key.private_pem, password=None)
+        if not isinstance(private, ec.EllipticCurvePrivateKey):  # pragma: no cover - checked on load
+            raise KeyringError("signing key is not an ECDSA key")
+        header = {"alg": ALGORITHM, "kid": key.kid, "typ": typ}
+        signing_input = (
+            _b64url(json.dumps(header, separators=(",", ":")).encode())
+            + "."
+            + _b64url(json.dumps(payload, separators=(",", ":"), sort_keys=True).encode())
+        )
+        r, s = decode_dss_signature(private.sign(signing_input.encode("ascii"), ec.ECDSA(hashes.SHA256())))
+        return signing_input + "." + _b64url(r.to_bytes(32, "big") + s.to_bytes(32, "big"))
 
     @contextmanager
     def _locked(self) -> Iterator[dict[str, Any]]:

@@ -6,6 +6,7 @@
     ├── NotFound                 no such citizen (or not visible to the caller)
     ├── Conflict                 a unique field's value is already registered
     ├── CitizenErased            the citizen was erased (only legally held fields remain)
+    ├── Refused                  a grant or consent rule says no (reason code the caller can act on)
     ├── CannotDecrypt            ciphertext cannot be opened: shredded, unknown key, tampered, moved
     └── AuditUnavailable         the audit event cannot be written: the access does not happen
 
@@ -53,3 +54,13 @@ class CannotDecrypt(VaultError):
 
 class AuditUnavailable(VaultError):
     """The audit event could not be written: the access it records does not happen (no audit, no data)."""
+
+
+class Refused(VaultError):
+    """The request is understood but a rule refuses it: ``reason`` is a stable code (consent-required,
+    fields-outside-purpose, grant-expired ...), ``details`` ids the caller may act on (never values)."""
+
+    def __init__(self, reason: str, message: str, **details: str) -> None:
+        self.reason = reason
+        self.details = details
+        super().__init__(f"{reason}: {message}")

@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from keys.aead import Mac, constant_time_equal
 from vault.audit.log import Actor, AuditLog, Event
 from vault.errors import Conflict, NotFound, ValidationFailed
+from vault.grants import cascade
 from vault.models import agencies, clients, role_assignments
 
 ROLES = ("citizen", "registrar", "caseworker", "agency-app", "compliance-officer", "admin")
@@ -104,7 +105,10 @@ class Registry:
         with self.engine.begin() as conn:
             if conn.execute(update(agencies).where(agencies.c.code == code).values(status=status)).rowcount != 1:
                 raise NotFound("no such agency")
-            self.audit.append(conn, actor, [Event("agencies.update", reason=f"agency {code} {status}")])
+            revoked = cascade.revoke(conn, "agency-retired", agency=code) if status == "retired" else 0
+            self.audit.append(
+                conn, actor, [Event("agencies.update", reason=f"agency {code} {status}; {revoked} grants revoked")]
+            )
         return self.agency(code)
 
     def _require_active_agency(self, code: str) -> None:

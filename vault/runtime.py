@@ -19,8 +19,11 @@ from keys.sqlstore import make_engine
 from vault import db
 from vault.audit.log import AuditLog
 from vault.catalogue import Catalogue
+from vault.consent.service import ConsentService
 from vault.errors import ConfigurationError, VaultError
+from vault.grants.service import GrantService
 from vault.profiles.service import ProfileService
+from vault.purposes.service import PurposeService
 from vault.registry import Registry
 from vault.settings import Settings
 
@@ -50,6 +53,9 @@ class Vault:
     registry: Registry
     signing: SigningKeyring
     audit: AuditLog
+    purposes: PurposeService
+    consents: ConsentService
+    grants: GrantService
     warnings: list[str] = field(default_factory=list)
 
     def close(self) -> None:
@@ -127,6 +133,9 @@ def _assemble(
     warnings = []
     if isinstance(provider, LocalKeyProvider) and not provider.protected:
         warnings.append(DEV_KEYRING_WARNING)
+    profiles = ProfileService(data_engine, dekstore, catalogue, audit)
+    purposes = PurposeService(data_engine, catalogue, audit)
+    consents = ConsentService(data_engine, purposes, signing, audit)
     return Vault(
         settings=settings,
         data_engine=data_engine,
@@ -134,10 +143,13 @@ def _assemble(
         provider=provider,
         dekstore=dekstore,
         catalogue=catalogue,
-        profiles=ProfileService(data_engine, dekstore, catalogue, audit),
+        profiles=profiles,
         registry=Registry(data_engine, provider.index_key(CLIENT_SECRET_KEY_LABEL), audit),
         signing=signing,
         audit=audit,
+        purposes=purposes,
+        consents=consents,
+        grants=GrantService(data_engine, profiles, purposes, consents, signing, audit),
         warnings=warnings,
     )
 

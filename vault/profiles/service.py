@@ -17,6 +17,7 @@ from vault.audit.log import Actor, AuditLog, Event
 from vault.catalogue import Catalogue, Value
 from vault.errors import AuditUnavailable, CannotDecrypt, Conflict, NotFound, ValidationFailed, VaultError
 from vault.fieldcipher import SLOT_HOLD, SLOT_PROFILE, FieldCipher
+from vault.grants import cascade
 from vault.ids import new_citizen_id
 from vault.models import blind_index, citizens
 from vault.profiles import records
@@ -140,6 +141,29 @@ class ProfileService:
                 self.audit.append(conn, actor, [replace(event, fields=sorted(values))])
         prov = records.decode_provenance(row.provenance)
         return Profile(citizen, row.status, values, {n: prov[n] for n in values if n in prov})
+
+    def read_many_in(
+        self, conn: Connection, citizen_ids: Sequence[uuid.UUID], fields: Sequence[str]
+    ) -> dict[uuid.UUID, dict[str, Value] | None]:
+        """Decrypt ``fields`` of several citizens in the caller's transaction (grant reads).
+
+        The caller appends the audit events in that same transaction: no audit, no data. A citizen
+        who is gone, erased, or whose data cannot be decrypted maps to None (the others still read).
+        """
+        rows = conn.execute(
+            select(citizens.c.id, citizens.c.status, citizens.c.record).where(citizens.c.id.in_(list(citizen_ids)))
+        ).all()
+        wanted = set(fields)
+        out: dict[uuid.UUID, dict[str, Value] | None] = dict.fromkeys(citizen_ids)
+        for row in rows:
+            if row.status != "active":
+                continue
+            try:
+                sealed = {n: b for n, b in records.unpack(row.id, row.record).items() if n in wanted}
+                out[row.id] = records.open_sealed(self.catalogue, self.dekstore, row.id, sealed)
+            except CannotDecrypt:
+                out[row.id] = None
+        return out
 
     # -- lookup -----------------------------------------------------------------------------
     def lookup(self, field: str, value: object, *, actor: Actor = OPERATOR) -> list[uuid.UUID]:
@@ -295,6 +319,7 @@ class ProfileService:
                         p = prov.get(name) or Provenance("unknown", now)
                         kept_prov[name] = Provenance(p.source_agency, p.updated_at, holds[name])
             records.write_record(conn, citizen, kept, kept_prov, status="erased", erased_at=now)
+            cascade.revoke(conn, "citizen-erased", citizen_id=str(citizen))
             self.audit.append(conn, actor, [Event("citizens.erase", citizen_id=citizen, fields=sorted(sealed))])
         destroyed = sorted(n for n in sealed if n not in kept)
         return self._finish_erasure(citizen, destroyed, {n: p.hold_basis or "" for n, p in kept_prov.items()})

@@ -1,0 +1,1 @@
+"""Citizens' consents: versioned, withdrawable with one call, each version with a signed receipt."""

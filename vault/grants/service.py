@@ -1,0 +1,429 @@
+"""Access grants: an agency's permission to read named fields of named citizens for one purpose.
+
+Requesting checks, in order: the purpose exists and is active; the agency may use it; every field
+is in the purpose's categories; the citizens exist; the basis holds (an active consent covering the
+fields' categories, or the purpose's statutory basis). A single-citizen request lacking consent is
+kept as *pending*, which the citizen can approve from their own view.
+
+Reading re-checks everything in one transaction that starts by spending a use with a conditional
+UPDATE of the grant row. That row is also what a consent withdrawal or any cascade updates, so a
+read that starts after a withdrawal commits finds the grant revoked (SQLite: the write lock;
+PostgreSQL: the row lock, re-evaluated after the withdrawal commits). The audit events, one per
+citizen read, commit in that same transaction: no audit, no data.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, insert, select, update
+
+from keys.signing import SigningKeyring
+from vault.audit.log import Actor, AuditLog, Event, iso
+from vault.catalogue import Value
+from vault.consent.service import ConsentService
+from vault.errors import NotFound, Refused, ValidationFailed, VaultError
+from vault.grants.tables import grant_citizens, grants
+from vault.models import agencies, citizens
+from vault.profiles.service import ProfileService, reason_code
+from vault.purposes.service import Purpose, PurposeService
+
+TYP = "access-grant+jwt"
+MAX_CITIZENS = 100_000
+MAX_DURATION = timedelta(days=366)
+
+
+@dataclass(frozen=True)
+class Grant:
+    """A grant's current state (the JWS is the signed artefact as issued)."""
+
+    id: str
+    agency: str
+    purpose: str
+    fields: list[str]
+    lawful_basis: str
+    status: str
+    status_reason: str | None
+    expires_at: str
+    max_uses: int
+    uses: int
+    case_ref: str | None
+    citizens: int
+    created_at: str
+    jws: str | None
+
+    def public(self) -> dict[str, Any]:
+        """JSON form."""
+        return asdict(self)
+
+
+def _grant(r: Any) -> Grant:
+    return Grant(
+        r.id,
+        r.agency,
+        r.purpose,
+        list(json.loads(r.fields)),
+        r.lawful_basis,
+        r.status,
+        r.status_reason,
+        r.expires_at,
+        int(r.max_uses),
+        int(r.uses),
+        r.case_ref,
+        int(r.citizens),
+        r.created_at,
+        r.jws,
+    )
+
+
+@dataclass(frozen=True)
+class GrantRequest:
+    """What an agency asks for."""
+
+    citizen_ids: list[str]
+    purpose: str
+    fields: list[str]
+    duration_seconds: int
+    max_uses: int
+    case_ref: str | None = None
+
+
+class GrantService:
+    """Request, inspect, revoke, approve and read through grants."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        profiles: ProfileService,
+        purposes: PurposeService,
+        consents: ConsentService,
+        signing: SigningKeyring,
+        audit: AuditLog,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.profiles = profiles
+        self.purposes = purposes
+        self.consents = consents
+        self.signing = signing
+        self.audit = audit
+        self._clock = clock or (lambda: datetime.now(UTC))
+
+    def _categories(self, fields: Sequence[str]) -> list[str]:
+        return sorted({self.profiles.catalogue.fields[f].category for f in fields})
+
+    def _refusal_audited(self, actor: Actor, event: Event, exc: VaultError) -> None:
+        reason = exc.reason if isinstance(exc, Refused) else reason_code(exc)
+        outcome = "denied" if isinstance(exc, Refused) else "failed"
+        self.audit.record(actor, replace(event, outcome=outcome, reason=reason))
+
+    # -- request ----------------------------------------------------------------------------
+    def request(self, actor: Actor, req: GrantRequest) -> Grant:
+        """Check and record a grant; Refused (audited) when a rule says no."""
+        event = Event("grants.request", purpose=req.purpose, fields=req.fields)
+        try:
+            return self._request(actor, req, event)
+        except VaultError as exc:
+            citizen = req.citizen_ids[0] if len(req.citizen_ids) == 1 else None
+            self._refusal_audited(actor, replace(event, citizen_id=citizen), exc)
+            raise
+
+    def _check_request(self, actor: Actor, req: GrantRequest) -> Purpose:
+        problems: dict[str, str] = {}
+        unknown = sorted(set(req.fields) - set(self.profiles.catalogue.fields))
+        if not req.fields or unknown:
+            problems["fields"] = f"unknown field(s): {', '.join(unknown)}" if unknown else "at least one field"
+        if not 1 <= len(req.citizen_ids) <= MAX_CITIZENS:
+            problems["citizen_ids"] = f"1-{MAX_CITIZENS} citizens"
+        if not 60 <= req.duration_seconds <= MAX_DURATION.total_seconds():
+            problems["duration_seconds"] = "60 seconds to 366 days"
+        if not 1 <= req.max_uses <= 1_000_000:
+            problems["max_uses"] = "1-1000000"
+        if problems:
+            raise ValidationFailed(problems)
+        try:
+            purpose = self.purposes.get(req.purpose)
+        except NotFound:
+            raise NotFound("unknown-purpose: no such purpose") from None
+        if purpose.status != "active":
+            raise Refused("purpose-retired", "the purpose is retired")
+        if actor.agency not in purpose.agencies:
+            raise Refused("purpose-not-for-agency", "your agency may not use this purpose")
+        outside = sorted(f for f in req.fields if self.profiles.catalogue.fields[f].category not in purpose.categories)
+        if outside:
+            raise Refused("fields-outside-purpose", f"not within the purpose's categories: {', '.join(outside)}")
+        return purpose
+
+    def _request(self, actor: Actor, req: GrantRequest, event: Event) -> Grant:
+        purpose = self._check_request(actor, req)
+        now = self._clock()
+        ids = sorted(set(req.citizen_ids))
+        categories = self._categories(req.fields)
+        grant_id = str(uuid.uuid4())
+        with self.engine.begin() as conn:
+            found = {
+                str(r.id)
+                for r in conn.execute(
+                    select(citizens.c.id).where(
+                        citizens.c.id.in_([uuid.UUID(c) for c in ids]), citizens.c.status == "active"
+                    )
+                )
+            }
+            if missing := [c for c in ids if c not in found]:
+                raise NotFound(
+                    f"no such citizen: {missing[0]}" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
+                )
+            basis: dict[str, str | None] = dict.fromkeys(ids)
+            status = "active"
+            if purpose.lawful_basis == "consent":
+                basis = {c: self.consents.covering(conn, c, actor.agency, purpose.code, categories, now) for c in ids}
+                lacking = [c for c, consent in basis.items() if consent is None]
+                if lacking and len(ids) > 1:
+                    raise Refused("consent-required", f"{len(lacking)} of {len(ids)} citizens have not consented")
+                if lacking:
+                    status = "pending"
+            payload = {
+                "iss": "citizen-vault",
+                "jti": grant_id,
+                "agency": actor.agency,
+                "purpose": purpose.code,
+                "lawful_basis": purpose.lawful_basis,
+                "statute": purpose.statute,
+                "fields": sorted(set(req.fields)),
+                "citizens": ids if len(ids) <= 100 else {"count": len(ids)},
+                "iat": int(now.timestamp()),
+                "exp": int((now + timedelta(seconds=req.duration_seconds)).timestamp()),
+                "max_uses": req.max_uses,
+                "case_ref": req.case_ref,
+            }
+            conn.execute(
+                insert(grants).values(
+                    id=grant_id,
+                    agency=actor.agency,
+                    purpose=purpose.code,
+                    fields=json.dumps(sorted(set(req.fields))),
+                    lawful_basis=purpose.lawful_basis,
+                    status=status,
+                    status_reason="consent-required" if status == "pending" else None,
+                    expires_at=iso(now + timedelta(seconds=req.duration_seconds)),
+                    max_uses=req.max_uses,
+                    uses=0,
+                    case_ref=req.case_ref,
+                    requested_by=actor.subject[:256],
+                    created_at=iso(now),
+                    citizens=len(ids),
+                    jws=self.signing.sign_jws(payload, TYP) if status == "active" else None,
+                )
+            )
+            conn.execute(
+                insert(grant_citizens), [{"grant_id": grant_id, "citizen_id": c, "consent_id": basis[c]} for c in ids]
+            )
+            self.audit.append(
+                conn,
+                actor,
+                [
+                    replace(event, citizen_id=c, grant_id=grant_id, reason=None if status == "active" else "pending")
+                    for c in ids
+                ],
+            )
+        if status == "pending":
+            raise Refused(
+                "consent-required",
+                "the citizen has not consented; they can approve this request in their own view",
+                grant_id=grant_id,
+            )
+        return self.get(actor.agency, grant_id)
+
+    # -- inspect, revoke, approve ------------------------------------------------------------
+    def get(self, agency: str, grant_id: str) -> Grant:
+        """A grant of ``agency``; another agency's grant is NotFound, exactly like an absent one."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(grants).where(grants.c.id == grant_id, grants.c.agency == agency)).one_or_none()
+        if row is None:
+            raise NotFound("no such grant")
+        return _grant(row)
+
+    def revoke(self, actor: Actor, grant_id: str) -> Grant:
+        """Revoke one of the actor's agency's grants."""
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                select(grants.c.status).where(grants.c.id == grant_id, grants.c.agency == actor.agency)
+            ).one_or_none()
+            if row is None:
+                raise NotFound("no such grant")
+            if row.status in ("pending", "active"):
+                conn.execute(
+                    update(grants)
+                    .where(grants.c.id == grant_id)
+                    .values(status="revoked", status_reason="revoked-by-agency")
+                )
+            self.audit.append(conn, actor, [Event("grants.revoke", grant_id=grant_id)])
+        return self.get(actor.agency, grant_id)
+
+    def pending_for(self, citizen_id: str) -> list[Grant]:
+        """Requests waiting for this citizen's consent."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(grants)
+                .join(grant_citizens, grant_citizens.c.grant_id == grants.c.id)
+                .where(grant_citizens.c.citizen_id == citizen_id, grants.c.status == "pending")
+                .order_by(grants.c.created_at)
+            ).all()
+        return [_grant(r) for r in rows]
+
+    def about(self, citizen_id: str) -> list[Grant]:
+        """Every grant naming this citizen (for their export)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(grants)
+                .join(grant_citizens, grant_citizens.c.grant_id == grants.c.id)
+                .where(grant_citizens.c.citizen_id == citizen_id)
+                .order_by(grants.c.created_at)
+            ).all()
+        return [_grant(r) for r in rows]
+
+    def approve(self, actor: Actor, citizen_id: str, grant_id: str) -> Grant:
+        """The citizen approves a pending request: a consent for its purpose and categories, then the grant."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(grants)
+                .join(grant_citizens, grant_citizens.c.grant_id == grants.c.id)
+                .where(grants.c.id == grant_id, grant_citizens.c.citizen_id == citizen_id)
+            ).one_or_none()
+        if row is None or row.status != "pending":
+            raise NotFound("no such pending request")
+        grant = _grant(row)
+        consent = self.consents.give(
+            citizen_id, grant.agency, grant.purpose, self._categories(grant.fields), None, actor=actor
+        )
+        now = self._clock()
+        payload = {
+            "iss": "citizen-vault",
+            "jti": grant.id,
+            "agency": grant.agency,
+            "purpose": grant.purpose,
+            "lawful_basis": grant.lawful_basis,
+            "fields": grant.fields,
+            "citizens": [citizen_id],
+            "consent": consent.id,
+            "iat": int(now.timestamp()),
+            "exp": int(datetime.fromisoformat(grant.expires_at.replace("Z", "+00:00")).timestamp()),
+            "max_uses": grant.max_uses,
+            "case_ref": grant.case_ref,
+        }
+        with self.engine.begin() as conn:
+            changed = conn.execute(
+                update(grants)
+                .where(grants.c.id == grant_id, grants.c.status == "pending")
+                .values(status="active", status_reason=None, jws=self.signing.sign_jws(payload, TYP))
+            ).rowcount
+            if changed != 1:
+                raise NotFound("no such pending request")
+            conn.execute(
+                update(grant_citizens)
+                .where(grant_citizens.c.grant_id == grant_id, grant_citizens.c.citizen_id == citizen_id)
+                .values(consent_id=consent.id)
+            )
+            self.audit.append(
+                conn, actor, [Event("grants.approve", citizen_id=citizen_id, grant_id=grant_id, purpose=grant.purpose)]
+            )
+        return self.get(grant.agency, grant_id)
+
+    # -- read -------------------------------------------------------------------------------
+    def read(
+        self, actor: Actor, grant_id: str, after: str | None = None, limit: int = 1000
+    ) -> tuple[Grant, list[tuple[str, dict[str, Value] | None]], str | None]:
+        """Spend one use and return the granted fields of (a page of) the grant's citizens."""
+        limit = max(1, min(limit, 5000))
+        event = Event("grants.read", grant_id=grant_id)
+        try:
+            return self._read(actor, grant_id, after, limit, event)
+        except VaultError as exc:
+            self._refusal_audited(actor, event, exc)
+            raise
+
+    def _read(
+        self, actor: Actor, grant_id: str, after: str | None, limit: int, event: Event
+    ) -> tuple[Grant, list[tuple[str, dict[str, Value] | None]], str | None]:
+        now = self._clock()
+        with self.engine.begin() as conn:
+            spent = conn.execute(
+                update(grants)
+                .where(
+                    grants.c.id == grant_id,
+                    grants.c.agency == actor.agency,
+                    grants.c.status == "active",
+                    grants.c.uses < grants.c.max_uses,
+                    grants.c.expires_at > iso(now),
+                )
+                .values(uses=grants.c.uses + 1)
+                .returning(grants)
+            ).one_or_none()
+            if spent is None:
+                raise self._why_not(grant_id, actor.agency, now)
+            grant = _grant(spent)
+            purpose = self.purposes.get(grant.purpose)
+            agency_status = conn.scalar(select(agencies.c.status).where(agencies.c.code == grant.agency))
+            if purpose.status != "active" or agency_status != "active" or grant.agency not in purpose.agencies:
+                raise Refused("basis-lapsed", "the purpose or agency was retired")
+            query = select(grant_citizens.c.citizen_id).where(grant_citizens.c.grant_id == grant_id)
+            if after is not None:
+                query = query.where(grant_citizens.c.citizen_id > after)
+            page = list(conn.scalars(query.order_by(grant_citizens.c.citizen_id).limit(limit + 1)))
+            more = len(page) > limit
+            page = page[:limit]
+            if grant.lawful_basis == "consent":
+                categories = self._categories(grant.fields)
+                for c in page:
+                    if self.consents.covering(conn, c, grant.agency, grant.purpose, categories, now) is None:
+                        raise Refused("consent-withdrawn", "a citizen's consent no longer covers this grant")
+            values = self.profiles.read_many_in(conn, [uuid.UUID(c) for c in page], grant.fields)
+            records = [(c, values.get(uuid.UUID(c))) for c in page]
+            base = replace(event, purpose=grant.purpose)
+            self.audit.append(
+                conn,
+                actor,
+                [
+                    replace(
+                        base,
+                        citizen_id=c,
+                        fields=sorted(v) if v is not None else [],
+                        outcome="allowed" if v is not None else "failed",
+                        reason=None if v is not None else "unavailable",
+                    )
+                    for c, v in records
+                ],
+            )
+        return grant, records, (page[-1] if more and page else None)
+
+    def _why_not(self, grant_id: str, agency: str, now: datetime) -> VaultError:
+        """Why a grant could not be spent: the precise reason, and expiry or exhaustion recorded."""
+        with self.engine.begin() as conn:
+            row = conn.execute(select(grants).where(grants.c.id == grant_id, grants.c.agency == agency)).one_or_none()
+            if row is None:
+                return NotFound("no such grant")
+            if row.status == "active" and row.expires_at <= iso(now):
+                conn.execute(
+                    update(grants).where(grants.c.id == grant_id, grants.c.status == "active").values(status="expired")
+                )
+                return Refused("grant-expired", "the grant has expired")
+            if row.status == "active" and row.uses >= row.max_uses:
+                conn.execute(
+                    update(grants)
+                    .where(grants.c.id == grant_id, grants.c.status == "active")
+                    .values(status="exhausted")
+                )
+                return Refused("grant-exhausted", "the grant's uses are spent")
+        reasons = {
+            "pending": ("consent-required", "waiting for the citizen's consent"),
+            "revoked": ("grant-revoked", f"the grant was revoked ({row.status_reason or 'revoked'})"),
+            "expired": ("grant-expired", "the grant has expired"),
+            "exhausted": ("grant-exhausted", "the grant's uses are spent"),
+        }
+        code, message = reasons.get(row.status, ("grant-unusable", "the grant cannot be used"))
+        return Refused(code, message)

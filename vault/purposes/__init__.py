@@ -1,0 +1,1 @@
+"""Registered purposes of processing: categories, lawful basis, retention, which agencies."""
