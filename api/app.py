@@ -11,7 +11,7 @@ from fastapi import FastAPI, Request
 
 from api import errors
 from api.middleware import Hygiene
-from api.routes import audit, citizens, ops, registry, token
+from api.routes import audit, citizens, consents, grants, ops, purposes, registry, token
 from api.security import tokens
 from api.security.auth import Guard, RateLimiter
 from api.security.issuing import vault_issuer
@@ -66,7 +66,16 @@ def create_app(settings: AppSettings, vault: Vault | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.guard = guard
     errors.install(app)
-    for router in (ops.router, token.router, citizens.router, registry.router, audit.router):
+    for router in (
+        ops.router,
+        token.router,
+        citizens.router,
+        registry.router,
+        audit.router,
+        purposes.router,
+        consents.router,
+        grants.router,
+    ):
         app.include_router(router)
 
     @app.middleware("http")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -243,3 +243,125 @@ class AccessLogPage(Strict):
 
     entries: list[AccessEntryPublic]
     next_after: int | None
+
+
+# -- purposes, consents, grants -------------------------------------------------------------------
+Code = Annotated[str, Field(min_length=3, max_length=64, pattern=r"^[a-z][a-z0-9-]*[a-z0-9]$")]
+
+
+class PurposeCreate(Strict):
+    """A purpose of processing: a non-consent basis names its statute."""
+
+    code: Code
+    description: str = Field(min_length=1, max_length=500)
+    categories: list[str] = Field(min_length=1, max_length=32)
+    lawful_basis: Literal["consent", "legal-obligation", "public-task", "vital-interest"]
+    statute: str | None = Field(default=None, max_length=300)
+    retention_days: int = Field(ge=1, le=36500)
+    agencies: list[Code] = Field(min_length=1, max_length=100)
+
+
+class PurposePublic(Strict):
+    """A registered purpose."""
+
+    code: str
+    description: str
+    categories: list[str]
+    lawful_basis: str
+    statute: str | None
+    retention_days: int
+    agencies: list[str]
+    status: str
+
+
+class PurposeUpdate(Strict):
+    """Retire a purpose (every grant for it is revoked)."""
+
+    status: Literal["retired"]
+
+
+class ConsentCreate(Strict):
+    """Consent to an agency for a purpose: all its categories unless a subset is named."""
+
+    agency: Code
+    purpose: Code
+    categories: list[str] | None = Field(default=None, min_length=1, max_length=32)
+    expires_at: datetime | None = None
+
+
+class ConsentPublic(Strict):
+    """A consent's current state."""
+
+    id: str
+    citizen_id: str
+    agency: str
+    purpose: str
+    categories: list[str]
+    status: str
+    expires_at: str | None
+    version: int
+    updated_at: str
+
+
+class ConsentReceiptPublic(Strict):
+    """One version of a consent with its receipt (compact JWS; verify with /.well-known/jwks.json)."""
+
+    version: int
+    status: str
+    recorded_at: str
+    receipt: str
+
+
+class GrantCreate(Strict):
+    """Ask to read named fields of one citizen (``citizen_id``) or many (``citizen_ids``) for a purpose."""
+
+    citizen_id: uuid.UUID | None = None
+    citizen_ids: list[uuid.UUID] | None = Field(default=None, min_length=1, max_length=100_000)
+    purpose: Code
+    fields: list[str] = Field(min_length=1, max_length=64)
+    duration_seconds: int = Field(default=3600, ge=60, le=366 * 86400)
+    max_uses: int = Field(default=1, ge=1, le=1_000_000)
+    case_ref: str | None = Field(default=None, max_length=100)
+
+
+class GrantPublic(Strict):
+    """A grant: its status and the signed artefact (JWS) as issued."""
+
+    id: str
+    agency: str
+    purpose: str
+    fields: list[str]
+    lawful_basis: str
+    status: str
+    status_reason: str | None
+    expires_at: str
+    max_uses: int
+    uses: int
+    case_ref: str | None
+    citizens: int
+    created_at: str
+    jws: str | None
+
+
+class GrantRecord(Strict):
+    """One citizen's granted fields (null when the record cannot be read: erased or unavailable)."""
+
+    citizen_id: str
+    fields: dict[str, FieldValue] | None
+
+
+class GrantData(Strict):
+    """A page of a grant's citizens; pass ``next_after`` as ``after`` for the next (each page is one use)."""
+
+    grant_id: str
+    purpose: str
+    fields: list[str]
+    records: list[GrantRecord]
+    next_after: str | None
+
+
+class SignedBundle(Strict):
+    """A machine-readable document and its compact JWS (same content, signed by the vault)."""
+
+    bundle: dict[str, Any]
+    jws: str

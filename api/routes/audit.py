@@ -22,11 +22,10 @@ from api.schemas import (
     FlagPublic,
     ReportRow,
 )
-from api.security.auth import Principal, actor, forbidden, require
+from api.security.auth import Principal, actor, agency_scope, require
 from vault.audit import deferral, review
 from vault.audit.log import Event
 from vault.audit.verify import verify_database
-from vault.registry import OPERATOR_AGENCY
 
 router = APIRouter(tags=["audit"])
 Code = Annotated[str | None, Query(min_length=1, max_length=64)]
@@ -34,15 +33,6 @@ Cursor = Annotated[
     int, Query(ge=0, description="Return events after this sequence number (the last page's next_after).")
 ]
 Limit = Annotated[int, Query(ge=1, le=review.MAX_PAGE)]
-
-
-def _agency_scope(who: Principal, agency: str | None) -> str | None:
-    """Compliance officers of the vault see every agency; an agency's own officers only theirs."""
-    if who.agency == OPERATOR_AGENCY:
-        return agency
-    if agency is not None and agency != who.agency:
-        raise forbidden("own-agency-only: compliance officers of an agency review that agency's events")
-    return who.agency
 
 
 def _check_window(since: datetime | None, until: datetime | None) -> None:
@@ -72,7 +62,7 @@ def audit_events(
     _check_window(since, until)
     flt = review.EventFilter(
         str(citizen_id) if citizen_id else None,
-        _agency_scope(who, agency),
+        agency_scope(who, agency),
         actor_,
         action,
         outcome,
@@ -122,7 +112,7 @@ def audit_report(
 ) -> list[ReportRow]:
     """Per agency and purpose: events by action and outcome, and distinct citizens concerned."""
     _check_window(since, until)
-    flt = review.EventFilter(agency=_agency_scope(who, agency), purpose=purpose, since=since, until=until)
+    flt = review.EventFilter(agency=agency_scope(who, agency), purpose=purpose, since=since, until=until)
     vault = request.app.state.vault
     vault.audit.record(actor(request, who), Event("audit.read", reason="report"))
     return [ReportRow(**row) for row in review.access_report(vault.data_engine, flt)]
@@ -140,7 +130,7 @@ def audit_flags(
     start, end = review.default_window(datetime.now(UTC))
     vault = request.app.state.vault
     vault.audit.record(actor(request, who), Event("audit.read", reason="flags"))
-    scope = _agency_scope(who, None)
+    scope = agency_scope(who, None)
     flags = review.unusual_access(vault.data_engine, since or start, until or end)
     return [FlagPublic(**vars(f)) for f in flags if scope is None or f.agency == scope]
 

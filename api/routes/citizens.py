@@ -16,8 +16,10 @@ from api.schemas import (
     ErasurePublic,
     LookupResult,
     ProvenancePublic,
+    SignedBundle,
 )
 from api.security.auth import Principal, actor, require
+from vault import citizen_export
 from vault.profiles.records import Profile
 
 router = APIRouter(tags=["citizens"])
@@ -105,3 +107,14 @@ def me(request: Request, who: Principal = require("me", "read")) -> CitizenPubli
     except ValueError:
         raise ApiProblem(404, "not-found", "Not found", "no profile for this identity") from None
     return _public(request.app.state.vault.profiles.read(citizen, actor=actor(request, who), action="me.read"))
+
+
+@router.get("/v1/me/export", response_model=SignedBundle)
+def my_export(request: Request, who: Principal = require("me", "read")) -> SignedBundle:
+    """Everything held on you, machine-readable and signed: data, consents with receipts, grants, access log."""
+    try:
+        citizen = uuid.UUID(who.subject)
+    except ValueError:
+        raise ApiProblem(404, "not-found", "Not found", "no profile for this identity") from None
+    document, jws = citizen_export.bundle(request.app.state.vault, citizen, actor(request, who))
+    return SignedBundle(bundle=document, jws=jws)

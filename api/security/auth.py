@@ -22,7 +22,7 @@ from api.security.policy import NO_OWNER, PolicyEngine
 from api.security.tokens import TokenRejected, TokenVerifier
 from api.settings import ExternalIssuer
 from vault.audit.log import Actor
-from vault.registry import ROLES, Registry
+from vault.registry import OPERATOR_AGENCY, ROLES, Registry
 
 log = logging.getLogger(__name__)
 bearer = HTTPBearer(auto_error=False, description="A token from POST /v1/token or a trusted identity provider.")
@@ -140,6 +140,16 @@ class Guard:
             raise ApiProblem(
                 429, "rate-limited", "Too many requests", f"retry after {retry} s", {"Retry-After": str(retry)}
             )
+
+
+def agency_scope(who: Principal, agency: str | None) -> str | None:
+    """The agency a review concerns: the operator's officers see every agency (None = all), an
+    agency's officers only their own (asking for another is 403)."""
+    if who.agency == OPERATOR_AGENCY:
+        return agency
+    if agency is not None and agency != who.agency:
+        raise forbidden("own-agency-only: an agency's officers review that agency's records only")
+    return who.agency
 
 
 def actor(request: Request, principal: Principal) -> Actor:

@@ -89,7 +89,7 @@ def test_a_role_is_refused_on_every_route_its_rules_do_not_name(env: Any) -> Non
     client, vault, settings = env
     headers = _token(vault, settings, "compliance@vault", "compliance-officer", "vault")
     allowed = {(r[2], r[3]) for r in client.app.state.guard.policy.rules() if r[0] == "compliance-officer"}
-    assert allowed == {("audit", "read")}
+    assert ("audit", "read") in allowed and not any(act in ("create", "update", "delete", "use") for _, act in allowed)
     refused = 0
     for route in _protected_routes(client):
         if _authz(route.dependant) <= allowed:

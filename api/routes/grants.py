@@ -1,0 +1,76 @@
+"""Access grants: agencies request, inspect, revoke and read through them; citizens approve requests."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+
+from api.errors import ApiProblem
+from api.routes.consents import citizen_of
+from api.schemas import GrantCreate, GrantData, GrantPublic, GrantRecord
+from api.security.auth import Principal, actor, require
+from vault.grants.service import GrantRequest
+
+router = APIRouter(tags=["grants"])
+
+
+@router.post("/v1/grants", status_code=201, response_model=GrantPublic)
+def request_grant(body: GrantCreate, request: Request, who: Principal = require("grants", "create")) -> GrantPublic:
+    """Request a grant. Refused with a reason (e.g. consent-required, with the pending request's id)."""
+    if (body.citizen_id is None) == (body.citizen_ids is None):
+        raise ApiProblem(422, "invalid-request", "The request is not valid", "give citizen_id or citizen_ids")
+    ids = [body.citizen_id] if body.citizen_id is not None else list(body.citizen_ids or [])
+    req = GrantRequest(
+        [str(c) for c in ids], body.purpose, body.fields, body.duration_seconds, body.max_uses, body.case_ref
+    )
+    return GrantPublic(**request.app.state.vault.grants.request(actor(request, who), req).public())
+
+
+@router.get("/v1/grants/{grant_id}", response_model=GrantPublic)
+def get_grant(grant_id: uuid.UUID, request: Request, who: Principal = require("grants", "read")) -> GrantPublic:
+    """One of your agency's grants (another agency's is 404, like an absent one)."""
+    return GrantPublic(**request.app.state.vault.grants.get(who.agency, str(grant_id)).public())
+
+
+@router.post("/v1/grants/{grant_id}/revoke", response_model=GrantPublic)
+def revoke_grant(grant_id: uuid.UUID, request: Request, who: Principal = require("grants", "update")) -> GrantPublic:
+    """Revoke one of your agency's grants."""
+    return GrantPublic(**request.app.state.vault.grants.revoke(actor(request, who), str(grant_id)).public())
+
+
+@router.get("/v1/grants/{grant_id}/data", response_model=GrantData)
+def read_grant(
+    grant_id: uuid.UUID,
+    request: Request,
+    after: Annotated[uuid.UUID | None, Query(description="The last page's next_after.")] = None,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
+    who: Principal = require("grants", "use"),
+) -> GrantData:
+    """Exactly the granted fields of the grant's citizens (a page); each call spends one use."""
+    grant, records, next_after = request.app.state.vault.grants.read(
+        actor(request, who), str(grant_id), str(after) if after else None, limit
+    )
+    return GrantData(
+        grant_id=grant.id,
+        purpose=grant.purpose,
+        fields=grant.fields,
+        records=[GrantRecord(citizen_id=c, fields=v) for c, v in records],
+        next_after=next_after,
+    )
+
+
+@router.get("/v1/me/grant-requests", response_model=list[GrantPublic])
+def my_grant_requests(request: Request, who: Principal = require("me-grant-requests", "read")) -> list[GrantPublic]:
+    """Requests waiting for your consent: who asks, for which purpose and fields."""
+    return [GrantPublic(**g.public()) for g in request.app.state.vault.grants.pending_for(citizen_of(who))]
+
+
+@router.post("/v1/me/grant-requests/{grant_id}/approve", response_model=GrantPublic)
+def approve_grant_request(
+    grant_id: uuid.UUID, request: Request, who: Principal = require("me-grant-requests", "update")
+) -> GrantPublic:
+    """Approve a pending request: records your consent for its purpose and categories and activates it."""
+    grant = request.app.state.vault.grants.approve(actor(request, who), citizen_of(who), str(grant_id))
+    return GrantPublic(**grant.public())

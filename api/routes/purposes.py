@@ -1,0 +1,52 @@
+"""Purposes registry (admins write; officers, apps, compliance and citizens read) and records of processing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from api.schemas import PurposeCreate, PurposePublic, PurposeUpdate
+from api.security.auth import Principal, actor, require
+
+router = APIRouter(tags=["purposes"])
+
+
+@router.get("/v1/purposes", response_model=list[PurposePublic])
+def list_purposes(request: Request, who: Principal = require("purposes", "read")) -> list[PurposePublic]:
+    """Every registered purpose, with its categories, lawful basis, retention and agencies."""
+    return [PurposePublic(**p.public()) for p in request.app.state.vault.purposes.all()]
+
+
+@router.post("/v1/purposes", status_code=201, response_model=PurposePublic)
+def create_purpose(
+    body: PurposeCreate, request: Request, who: Principal = require("purposes", "create")
+) -> PurposePublic:
+    """Register a purpose (a non-consent lawful basis needs its statute reference)."""
+    p = request.app.state.vault.purposes.create(
+        body.code,
+        body.description,
+        body.categories,
+        body.lawful_basis,
+        body.statute,
+        body.retention_days,
+        body.agencies,
+        actor=actor(request, who),
+    )
+    return PurposePublic(**p.public())
+
+
+@router.patch("/v1/purposes/{code}", response_model=PurposePublic)
+def retire_purpose(
+    code: str, body: PurposeUpdate, request: Request, who: Principal = require("purposes", "update")
+) -> PurposePublic:
+    """Retire a purpose: every grant for it is revoked at once."""
+    return PurposePublic(**request.app.state.vault.purposes.retire(code[:64], actor=actor(request, who)).public())
+
+
+@router.get("/v1/records-of-processing")
+def records_of_processing(
+    request: Request, who: Principal = require("records-of-processing", "read")
+) -> dict[str, Any]:
+    """GDPR Art. 30: per purpose, the categories, recipients (agencies), lawful basis and retention."""
+    return {"controller": "Citizen Vault operator", "records": request.app.state.vault.purposes.records_of_processing()}
