@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Annotated
 
@@ -11,7 +12,7 @@ from api.cli_common import app_settings, err, failing_cleanly, opened, out, pars
 from api.security import issuing
 from vault import demo as demo_data
 from vault import operations
-from vault.demo_registry import AGENCIES, DemoClient, seed_registry
+from vault.demo_registry import AGENCIES, DemoClient, seed_purposes, seed_registry
 from vault.importer import Importer
 from vault.registry import ROLES
 from vault.runtime import Vault, init_vault, open_vault
@@ -31,6 +32,7 @@ def demo(
         with failing_cleanly():
             result = Importer(vault.profiles, workers=0).run(path, "civil-registry")
             clients = seed_registry(vault.registry)
+            seed_purposes(vault.purposes)
         path.unlink()
         _demo_summary(vault, result.accepted, result.already_done, clients)
     finally:
@@ -79,6 +81,8 @@ def _demo_summary(vault: Vault, accepted: int, already: bool, clients: list[Demo
             f"{base}/v1/audit/verify",
         ),
         ("citizen: who read my data", token(citizen, "citizen", None), f"{base}/v1/me/access-log"),
+        ("citizen: requests waiting for my consent", token(citizen, "citizen", None), f"{base}/v1/me/grant-requests"),
+        ("citizen: everything held on me, signed", token(citizen, "citizen", None), f"{base}/v1/me/export"),
         (
             "agency-app (tax-office): look up by email",
             token(clients[0].client_id, "agency-app", clients[0].agency),
@@ -89,6 +93,33 @@ def _demo_summary(vault: Vault, accepted: int, already: bool, clients: list[Demo
     for title, tok, url in examples:
         out.print(f"\n# {title}", markup=False)
         out.print(f"curl -s -H 'Authorization: Bearer {tok}' '{url}'", markup=False)
+    posts = [
+        (
+            "tax office (legal obligation): request a grant, then GET /v1/grants/<id>/data with the same token",
+            token("caseworker@tax-office", "caseworker", "tax-office"),
+            "/v1/grants",
+            {"citizen_id": citizen, "purpose": "tax-assessment", "fields": ["given_name", "income"], "max_uses": 5},
+        ),
+        (
+            "benefits office (consent): refused with consent-required; the citizen approves in /v1/me/grant-requests",
+            token("caseworker@benefits-office", "caseworker", "benefits-office"),
+            "/v1/grants",
+            {"citizen_id": citizen, "purpose": "benefit-eligibility", "fields": ["email", "income"]},
+        ),
+        (
+            "citizen: consent to the benefits office",
+            token(citizen, "citizen", None),
+            "/v1/me/consents",
+            {"agency": "benefits-office", "purpose": "benefit-eligibility"},
+        ),
+    ]
+    for title, tok, path, body in posts:
+        out.print(f"\n# {title}", markup=False)
+        out.print(
+            f"curl -s -H 'Authorization: Bearer {tok}' -H 'Content-Type: application/json' "
+            f"-d '{json.dumps(body)}' '{base}{path}'",
+            markup=False,
+        )
     for c in clients:
         if c.secret:
             out.print(f"\n# {c.agency} application: client credentials (secret shown once)", markup=False)

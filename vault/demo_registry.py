@@ -6,7 +6,8 @@ import contextlib
 from dataclasses import dataclass
 
 from vault.errors import Conflict
-from vault.registry import OPERATOR_AGENCY, Registry
+from vault.purposes.service import PurposeService
+from vault.registry import OPERATOR, OPERATOR_AGENCY, Registry
 
 AGENCIES = {
     "civil-registry": "Civil Registry",
@@ -17,6 +18,8 @@ AGENCIES = {
 OFFICERS = [
     ("registrar@civil-registry", "civil-registry", "registrar"),
     ("caseworker@benefits-office", "benefits-office", "caseworker"),
+    ("caseworker@city-clinic", "city-clinic", "caseworker"),
+    ("caseworker@tax-office", "tax-office", "caseworker"),
     ("registrar@tax-office", "tax-office", "registrar"),
     ("compliance@vault", OPERATOR_AGENCY, "compliance-officer"),
     ("admin@vault", OPERATOR_AGENCY, "admin"),
@@ -30,6 +33,45 @@ class DemoClient:
     client_id: str
     agency: str
     secret: str | None
+
+
+# (code, description, categories, lawful basis, statute, retention days, agencies): fictitious statutes.
+PURPOSES = [
+    (
+        "tax-assessment",
+        "Assess income tax owed",
+        ["identity", "financial"],
+        "legal-obligation",
+        "Income Tax Act (fictitious) s. 42: the tax office assesses declared income",
+        3650,
+        ["tax-office"],
+    ),
+    (
+        "benefit-eligibility",
+        "Decide eligibility for housing and income benefits",
+        ["identity", "contact", "financial"],
+        "consent",
+        None,
+        730,
+        ["benefits-office"],
+    ),
+    (
+        "emergency-care",
+        "Treat a patient in an emergency",
+        ["identity", "health"],
+        "vital-interest",
+        "Public Health Act (fictitious) s. 7: data needed to protect the life of the data subject",
+        3650,
+        ["city-clinic"],
+    ),
+]
+
+
+def seed_purposes(purposes: PurposeService) -> None:
+    """The three demo purposes, one per lawful basis family (idempotent)."""
+    for code, description, categories, basis, statute, retention, agencies in PURPOSES:
+        with contextlib.suppress(Conflict):
+            purposes.create(code, description, categories, basis, statute, retention, agencies, actor=OPERATOR)
 
 
 def seed_registry(registry: Registry) -> list[DemoClient]:
