@@ -17,9 +17,8 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from sqlalchemy import Engine, insert, select, update
 
@@ -28,69 +27,17 @@ from vault.audit.log import Actor, AuditLog, Event, iso
 from vault.catalogue import Value
 from vault.consent.service import ConsentService
 from vault.errors import NotFound, Refused, ValidationFailed, VaultError
+from vault.grants.model import Grant, GrantRequest, grant_from_row
 from vault.grants.tables import grant_citizens, grants
 from vault.models import agencies, citizens
 from vault.profiles.service import ProfileService, reason_code
 from vault.purposes.service import Purpose, PurposeService
 
+__all__ = ["Grant", "GrantRequest", "GrantService"]
+
 TYP = "access-grant+jwt"
 MAX_CITIZENS = 100_000
 MAX_DURATION = timedelta(days=366)
-
-
-@dataclass(frozen=True)
-class Grant:
-    """A grant's current state (the JWS is the signed artefact as issued)."""
-
-    id: str
-    agency: str
-    purpose: str
-    fields: list[str]
-    lawful_basis: str
-    status: str
-    status_reason: str | None
-    expires_at: str
-    max_uses: int
-    uses: int
-    case_ref: str | None
-    citizens: int
-    created_at: str
-    jws: str | None
-
-    def public(self) -> dict[str, Any]:
-        """JSON form."""
-        return asdict(self)
-
-
-def _grant(r: Any) -> Grant:
-    return Grant(
-        r.id,
-        r.agency,
-        r.purpose,
-        list(json.loads(r.fields)),
-        r.lawful_basis,
-        r.status,
-        r.status_reason,
-        r.expires_at,
-        int(r.max_uses),
-        int(r.uses),
-        r.case_ref,
-        int(r.citizens),
-        r.created_at,
-        r.jws,
-    )
-
-
-@dataclass(frozen=True)
-class GrantRequest:
-    """What an agency asks for."""
-
-    citizen_ids: list[str]
-    purpose: str
-    fields: list[str]
-    duration_seconds: int
-    max_uses: int
-    case_ref: str | None = None
 
 
 class GrantService:
@@ -246,7 +193,7 @@ class GrantService:
             row = conn.execute(select(grants).where(grants.c.id == grant_id, grants.c.agency == agency)).one_or_none()
         if row is None:
             raise NotFound("no such grant")
-        return _grant(row)
+        return grant_from_row(row)
 
     def revoke(self, actor: Actor, grant_id: str) -> Grant:
         """Revoke one of the actor's agency's grants."""
@@ -274,7 +221,7 @@ class GrantService:
                 .where(grant_citizens.c.citizen_id == citizen_id, grants.c.status == "pending")
                 .order_by(grants.c.created_at)
             ).all()
-        return [_grant(r) for r in rows]
+        return [grant_from_row(r) for r in rows]
 
     def about(self, citizen_id: str) -> list[Grant]:
         """Every grant naming this citizen (for their export)."""
@@ -285,7 +232,7 @@ class GrantService:
                 .where(grant_citizens.c.citizen_id == citizen_id)
                 .order_by(grants.c.created_at)
             ).all()
-        return [_grant(r) for r in rows]
+        return [grant_from_row(r) for r in rows]
 
     def approve(self, actor: Actor, citizen_id: str, grant_id: str) -> Grant:
         """The citizen approves a pending request: a consent for its purpose and categories, then the grant."""
@@ -297,7 +244,7 @@ class GrantService:
             ).one_or_none()
         if row is None or row.status != "pending":
             raise NotFound("no such pending request")
-        grant = _grant(row)
+        grant = grant_from_row(row)
         consent = self.consents.give(
             citizen_id, grant.agency, grant.purpose, self._categories(grant.fields), None, actor=actor
         )
@@ -366,7 +313,7 @@ class GrantService:
             ).one_or_none()
             if spent is None:
                 raise self._why_not(grant_id, actor.agency, now)
-            grant = _grant(spent)
+            grant = grant_from_row(spent)
             purpose = self.purposes.get(grant.purpose)
             agency_status = conn.scalar(select(agencies.c.status).where(agencies.c.code == grant.agency))
             if purpose.status != "active" or agency_status != "active" or grant.agency not in purpose.agencies:

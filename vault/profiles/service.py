@@ -155,14 +155,15 @@ class ProfileService:
         ).all()
         wanted = set(fields)
         out: dict[uuid.UUID, dict[str, Value] | None] = dict.fromkeys(citizen_ids)
+        sealed: dict[uuid.UUID, dict[str, bytes]] = {}
         for row in rows:
             if row.status != "active":
                 continue
             try:
-                sealed = {n: b for n, b in records.unpack(row.id, row.record).items() if n in wanted}
-                out[row.id] = records.open_sealed(self.catalogue, self.dekstore, row.id, sealed)
+                sealed[row.id] = {n: b for n, b in records.unpack(row.id, row.record).items() if n in wanted}
             except CannotDecrypt:
-                out[row.id] = None
+                continue
+        out.update(records.open_sealed_many(self.catalogue, self.dekstore, sealed))
         return out
 
     # -- lookup -----------------------------------------------------------------------------
