@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Connection, Engine, insert, select, update
 
 from keys.signing import SigningKeyring
 from vault.audit.log import Actor, AuditLog, Event, iso
@@ -311,41 +311,55 @@ class GrantService:
                 .values(uses=grants.c.uses + 1)
                 .returning(grants)
             ).one_or_none()
-            if spent is None:
-                raise self._why_not(grant_id, actor.agency, now)
-            grant = grant_from_row(spent)
-            purpose = self.purposes.get(grant.purpose)
-            agency_status = conn.scalar(select(agencies.c.status).where(agencies.c.code == grant.agency))
-            if purpose.status != "active" or agency_status != "active" or grant.agency not in purpose.agencies:
-                raise Refused("basis-lapsed", "the purpose or agency was retired")
-            query = select(grant_citizens.c.citizen_id).where(grant_citizens.c.grant_id == grant_id)
-            if after is not None:
-                query = query.where(grant_citizens.c.citizen_id > after)
-            page = list(conn.scalars(query.order_by(grant_citizens.c.citizen_id).limit(limit + 1)))
-            more = len(page) > limit
-            page = page[:limit]
-            if grant.lawful_basis == "consent":
-                categories = self._categories(grant.fields)
-                for c in page:
-                    if self.consents.covering(conn, c, grant.agency, grant.purpose, categories, now) is None:
-                        raise Refused("consent-withdrawn", "a citizen's consent no longer covers this grant")
-            values = self.profiles.read_many_in(conn, [uuid.UUID(c) for c in page], grant.fields)
-            records = [(c, values.get(uuid.UUID(c))) for c in page]
-            base = replace(event, purpose=grant.purpose)
-            self.audit.append(
-                conn,
-                actor,
-                [
-                    replace(
-                        base,
-                        citizen_id=c,
-                        fields=sorted(v) if v is not None else [],
-                        outcome="allowed" if v is not None else "failed",
-                        reason=None if v is not None else "unavailable",
-                    )
-                    for c, v in records
-                ],
-            )
+            if spent is not None:
+                return self._read_spent(conn, actor, grant_from_row(spent), after, limit, event, now)
+        # Outside the transaction: on SQLite the failed UPDATE above held the write lock, and
+        # _why_not records an expiry or exhaustion in a transaction of its own.
+        raise self._why_not(grant_id, actor.agency, now)
+
+    def _read_spent(
+        self,
+        conn: Connection,
+        actor: Actor,
+        grant: Grant,
+        after: str | None,
+        limit: int,
+        event: Event,
+        now: datetime,
+    ) -> tuple[Grant, list[tuple[str, dict[str, Value] | None]], str | None]:
+        """The rest of a read, in the transaction that spent the use."""
+        purpose = self.purposes.get(grant.purpose)
+        agency_status = conn.scalar(select(agencies.c.status).where(agencies.c.code == grant.agency))
+        if purpose.status != "active" or agency_status != "active" or grant.agency not in purpose.agencies:
+            raise Refused("basis-lapsed", "the purpose or agency was retired")
+        query = select(grant_citizens.c.citizen_id).where(grant_citizens.c.grant_id == grant.id)
+        if after is not None:
+            query = query.where(grant_citizens.c.citizen_id > after)
+        page = list(conn.scalars(query.order_by(grant_citizens.c.citizen_id).limit(limit + 1)))
+        more = len(page) > limit
+        page = page[:limit]
+        if grant.lawful_basis == "consent":
+            categories = self._categories(grant.fields)
+            for c in page:
+                if self.consents.covering(conn, c, grant.agency, grant.purpose, categories, now) is None:
+                    raise Refused("consent-withdrawn", "a citizen's consent no longer covers this grant")
+        values = self.profiles.read_many_in(conn, [uuid.UUID(c) for c in page], grant.fields)
+        records = [(c, values.get(uuid.UUID(c))) for c in page]
+        base = replace(event, purpose=grant.purpose)
+        self.audit.append(
+            conn,
+            actor,
+            [
+                replace(
+                    base,
+                    citizen_id=c,
+                    fields=sorted(v) if v is not None else [],
+                    outcome="allowed" if v is not None else "failed",
+                    reason=None if v is not None else "unavailable",
+                )
+                for c, v in records
+            ],
+        )
         return grant, records, (page[-1] if more and page else None)
 
     def _why_not(self, grant_id: str, agency: str, now: datetime) -> VaultError:
