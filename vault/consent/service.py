@@ -208,7 +208,7 @@ class ConsentService:
             ).rowcount
             if changed != 1:
                 raise Conflict("consent", "changed concurrently; retry")
-            self._version(conn, consent_id, values, self.purposes.get(row.purpose).public(), now)
+            self._version(conn, consent_id, values, self.purposes.get(row.purpose, conn).public(), now)
             revoked = cascade.revoke(conn, "consent-withdrawn", consent_id=consent_id)
             self.audit.append(
                 conn,

@@ -328,7 +328,7 @@ class GrantService:
         now: datetime,
     ) -> tuple[Grant, list[tuple[str, dict[str, Value] | None]], str | None]:
         """The rest of a read, in the transaction that spent the use."""
-        purpose = self.purposes.get(grant.purpose)
+        purpose = self.purposes.get(grant.purpose, conn)
         agency_status = conn.scalar(select(agencies.c.status).where(agencies.c.code == grant.agency))
         if purpose.status != "active" or agency_status != "active" or grant.agency not in purpose.agencies:
             raise Refused("basis-lapsed", "the purpose or agency was retired")

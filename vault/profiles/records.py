@@ -254,9 +254,13 @@ def open_sealed_many(
     for c, sealed in items.items():
         try:
             values: dict[str, Value] = {}
+            ciphers: dict[tuple[str, int], FieldCipher] = {}  # one per key a citizen's fields use
             for name, blob in sealed.items():
                 h = headers[c][name]
-                cipher = FieldCipher(c, deks[DekRef(c, h.slot, h.dek_version)], h.slot, h.dek_version)
+                cipher = ciphers.get((h.slot, h.dek_version))
+                if cipher is None:
+                    dek = deks[DekRef(c, h.slot, h.dek_version)]
+                    cipher = ciphers[(h.slot, h.dek_version)] = FieldCipher(c, dek, h.slot, h.dek_version)
                 values[name] = catalogue.fields[name].decode(cipher.decrypt(name, blob))
             result[c] = values
         except (KeyLayerError, KeyError, UnicodeDecodeError, ValueError) as exc:

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Column, Engine, Integer, String, Table, Text, insert, select, update
+from sqlalchemy import Column, Connection, Engine, Integer, String, Table, Text, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from vault.audit.log import Actor, AuditLog, Event, iso
@@ -144,10 +144,15 @@ class PurposeService:
         with self.engine.connect() as conn:
             return [_purpose(r) for r in conn.execute(select(purposes).order_by(purposes.c.code))]
 
-    def get(self, code: str) -> Purpose:
-        """One purpose; NotFound when unknown."""
-        with self.engine.connect() as conn:
-            row = conn.execute(select(purposes).where(purposes.c.code == code)).one_or_none()
+    def get(self, code: str, conn: Connection | None = None) -> Purpose:
+        """One purpose; NotFound when unknown. Pass ``conn`` inside a transaction: a second pooled
+        connection taken while holding SQLite's write lock can starve the pool under load."""
+        query = select(purposes).where(purposes.c.code == code)
+        if conn is not None:
+            row = conn.execute(query).one_or_none()
+        else:
+            with self.engine.connect() as own:
+                row = own.execute(query).one_or_none()
         if row is None:
             raise NotFound("no such purpose")
         return _purpose(row)
