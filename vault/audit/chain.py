@@ -35,9 +35,15 @@ EVENT_COLUMNS = (
 CHECKPOINT_PREFIX = b"citizen-vault-audit-checkpoint/1\n"
 
 
+# One encoder, reused: json.dumps with non-default separators builds a new encoder per call,
+# which was a fifth of `audit verify`'s time. Same bytes as json.dumps(..., ensure_ascii=True,
+# separators=(",", ":")).
+_ENCODER = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"))
+
+
 def canonical(values: Sequence[Any]) -> bytes:
     """Canonical bytes of one event, ``values`` in EVENT_COLUMNS order."""
-    return json.dumps(list(values), ensure_ascii=True, separators=(",", ":")).encode("ascii")
+    return _ENCODER.encode(list(values)).encode("ascii")
 
 
 def link(prev: bytes, values: Sequence[Any]) -> bytes:

@@ -170,11 +170,20 @@ def load_checkpoints(engine: Engine) -> list[Checkpoint]:
 
 
 def _stream(engine: Engine) -> Iterator[Row]:
-    query = select(*COLUMNS, audit_events.c.prev_hash, audit_events.c.hash).order_by(audit_events.c.seq)
+    """Every event in order, straight from the driver's cursor (no per-row result objects: this
+    loop runs a million times). PostgreSQL gets a server-side cursor so memory stays flat."""
+    names = ", ".join(["seq", *chain.EVENT_COLUMNS, "prev_hash", "hash"])
+    sql = f"SELECT {names} FROM audit_events ORDER BY seq"  # noqa: S608 - fixed column names only
     with engine.connect() as conn:
-        result = conn.execution_options(yield_per=20_000).execute(query)
-        for r in result:
-            yield Row(int(r[0]), r[1:13], bytes(r[13]), bytes(r[14]))
+        driver: Any = conn.connection.driver_connection
+        cursor = driver.cursor(name="cv_audit_verify") if engine.dialect.name == "postgresql" else driver.cursor()
+        try:
+            cursor.execute(sql)
+            while rows := cursor.fetchmany(20_000):
+                for r in rows:
+                    yield Row(int(r[0]), r[1:13], bytes(r[13]), bytes(r[14]))
+        finally:
+            cursor.close()
 
 
 def verify_database(log: AuditLog, progress: Progress | None = None) -> Report:
