@@ -14,9 +14,10 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 
 ## Start Citizen Vault on the embedded default (SQLite + local keyring in $(DATA_DIR)) with demo data.
+# The issuer names the address the service answers on, so printed commands and tokens match it.
 run: bootstrap
-	@$(VENV)/citizen-vault --data-dir $(DATA_DIR) demo
-	@exec $(VENV)/citizen-vault --data-dir $(DATA_DIR) serve --host $(HOST) --port $(PORT)
+	@CITIZEN_VAULT_ISSUER=$${CITIZEN_VAULT_ISSUER:-http://$(HOST):$(PORT)} $(VENV)/citizen-vault --data-dir $(DATA_DIR) demo
+	@CITIZEN_VAULT_ISSUER=$${CITIZEN_VAULT_ISSUER:-http://$(HOST):$(PORT)} exec $(VENV)/citizen-vault --data-dir $(DATA_DIR) serve --host $(HOST) --port $(PORT)
 
 ## The whole suite: lint, types, import direction, tests (real SQLite, PostgreSQL, SoftHSM2).
 test: bootstrap-test lint typecheck imports unit
