@@ -11,7 +11,7 @@ from fastapi import FastAPI, Request
 
 from api import errors
 from api.middleware import Hygiene
-from api.routes import audit, citizens, consents, grants, ops, purposes, registry, token
+from api.routes import audit, citizens, consents, grants, ops, pii, purposes, registry, token
 from api.security import tokens
 from api.security.auth import Guard, RateLimiter
 from api.security.issuing import vault_issuer
@@ -75,6 +75,7 @@ def create_app(settings: AppSettings, vault: Vault | None = None) -> FastAPI:
         purposes.router,
         consents.router,
         grants.router,
+        pii.router,
     ):
         app.include_router(router)
 

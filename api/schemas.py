@@ -365,3 +365,50 @@ class SignedBundle(Strict):
 
     bundle: dict[str, Any]
     jws: str
+
+
+# -- PII detection (issue #6) ------------------------------------------------------------------------
+class PiiScanRequest(Strict):
+    """Free text to scan (at most 100,000 characters; never stored or logged)."""
+
+    text: str
+    redact: bool = False
+
+
+class PiiEntityPublic(Strict):
+    """One detection: type, offsets [start, end) in Unicode code points, score in [0, 1]."""
+
+    type: str
+    start: int
+    end: int
+    score: float
+
+
+class PiiScanResult(Strict):
+    """What a scan found; ``redacted`` (when asked) has ``[TYPE]`` in place of each entity."""
+
+    entities: list[PiiEntityPublic]
+    redacted: str | None = None
+
+
+class PiiEntityCount(Strict):
+    """How often a type was found in a stored field, and its best score."""
+
+    count: int
+    max_score: float
+
+
+class PiiFieldFindings(Strict):
+    """The screening of one free-text field at its last write: types only, never values."""
+
+    entities: dict[str, PiiEntityCount]
+    forbidden: list[str]
+    action: Literal["none", "accepted", "redacted", "refused"]
+    scanned_at: datetime
+
+
+class PiiFindingsPublic(Strict):
+    """Stored PII findings of one citizen's free-text fields."""
+
+    citizen_id: uuid.UUID
+    fields: dict[str, PiiFieldFindings]

@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from vault.errors import ConfigurationError, ValidationFailed
+from vault.pii.model import ENTITY_TYPES
 
 FieldType = Literal["string", "date", "integer", "email", "phone", "identifier", "text"]
 Value = str | int
@@ -36,6 +37,21 @@ class Retention(BaseModel):
     legal_hold: str | None = None
 
 
+class PiiRule(BaseModel):
+    """What a free-text field may hold (issue #6): entity types it must not contain, and what to do."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    forbidden: tuple[str, ...] = ()
+    action: Literal["accept", "redact", "refuse"] = "refuse"
+
+    @model_validator(mode="after")
+    def _known(self) -> PiiRule:
+        unknown = sorted(set(self.forbidden) - ENTITY_TYPES)
+        if unknown:
+            raise ValueError(f"unknown PII entity types: {', '.join(unknown)}")
+        return self
+
+
 class FieldSpec(BaseModel):
     """One catalogue entry."""
 
@@ -54,12 +70,15 @@ class FieldSpec(BaseModel):
     unique: bool = False
     normalise: Literal["identifier", "email", "text"] = "text"
     free_text: bool = False
+    pii: PiiRule = PiiRule()
     retention: Retention = Retention()
 
     @model_validator(mode="after")
     def _coherent(self) -> FieldSpec:
         if self.unique and not self.searchable:
             raise ValueError("unique needs searchable")
+        if self.pii.forbidden and not self.free_text:
+            raise ValueError("pii rules need free_text")
         if self.pattern is not None:
             re.compile(self.pattern)
         return self

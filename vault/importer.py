@@ -43,6 +43,8 @@ from vault.errors import ValidationFailed, VaultError
 from vault.fieldcipher import SLOT_PROFILE
 from vault.ids import import_citizen_id
 from vault.models import blind_index, citizens, import_runs
+from vault.pii.intake import Intake, own_values
+from vault.pii.tables import pii_findings
 from vault.profiles import records
 from vault.profiles.records import Indexer
 from vault.profiles.service import ProfileService
@@ -73,6 +75,7 @@ class Ready(NamedTuple):
     citizen_params: Any
     index_params: list[Any]
     unique_keys: list[tuple[str, bytes]]
+    pii: list[tuple[str, str]]  # (free-text field, stored findings JSON): types and counts only
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,7 @@ class WorkerState:
     citizens: RowWriter
     index: RowWriter
     unique: frozenset[str]
+    intake: Intake
 
 
 @dataclass
@@ -178,6 +182,8 @@ def prepare_batch(
             continue
         try:
             values = catalogue.validate(item, creating=True)
+            # Free text is screened on every write path, imports included (a refusal is a line error).
+            values, findings = state.intake.screen(values, own_values(values))
         except ValidationFailed as exc:
             out.append(LineError(number, exc.problems))
             continue
@@ -192,6 +198,7 @@ def prepare_batch(
                 state.citizens.encode(p.citizen),
                 [state.index.encode(i) for i in p.index],
                 [(i["field"], i["digest"]) for i in p.index if i["field"] in state.unique],
+                [(f.field, f.stored()) for f in findings.values()],
             )
         )
     return out
@@ -233,6 +240,7 @@ class Importer:
         self.max_errors_kept = max_errors_kept
         self._unique = {s.name for s in profiles.catalogue.searchable if s.unique}
         self._actor = Actor("operator:import", "operator", "vault")
+        self._now = profiles.clock()
 
     def run(self, path: Path, agency: str, fmt: Format | None = None, progress: Progress | None = None) -> ImportResult:
         """Import (or resume importing) ``path`` on behalf of ``agency``."""
@@ -249,6 +257,7 @@ class Importer:
             RowWriter(citizens, dialect),
             RowWriter(blind_index, dialect),
             frozenset(self._unique),
+            self.profiles.pii,
         )
         pool: Pool | None = None
         try:
@@ -315,7 +324,7 @@ class Importer:
         progress: Progress | None,
     ) -> None:
         """Keep a few batches in flight in the workers; commit them in order."""
-        now = self.profiles.clock()
+        now = self._now = self.profiles.clock()
         ahead = 2 * max(1, self.workers)
         pending: deque[tuple[list[RawItem], AsyncResult[list[Ready | LineError]] | None]] = deque()
         batch_no = result.batches_done
@@ -389,6 +398,13 @@ class Importer:
         # (blind-index digests are random by construction): measurably faster on SQLite.
         self._state.citizens.write(conn, sorted((r.citizen_params for r in ready), key=_first))
         self._state.index.write(conn, sorted((p for r in ready for p in r.index_params), key=_index_key))
+        pii_rows = [
+            {"citizen_id": r.citizen, "field": f, "findings": j, "scanned_at": self._now}
+            for r in ready
+            for f, j in r.pii
+        ]
+        if pii_rows:
+            conn.execute(pii_findings.insert(), pii_rows)
         # One event per created profile, in the batch's transaction: no profile without its audit event.
         self.profiles.audit.append(conn, self._actor, [Event("citizens.create", citizen_id=r.citizen) for r in ready])
 

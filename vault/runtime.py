@@ -133,7 +133,7 @@ def _assemble(
     warnings = []
     if isinstance(provider, LocalKeyProvider) and not provider.protected:
         warnings.append(DEV_KEYRING_WARNING)
-    profiles = ProfileService(data_engine, dekstore, catalogue, audit)
+    profiles = ProfileService(data_engine, dekstore, catalogue, audit, pii_spacy_model=settings.pii_spacy_model)
     purposes = PurposeService(data_engine, catalogue, audit)
     consents = ConsentService(data_engine, purposes, signing, audit)
     return Vault(

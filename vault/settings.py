@@ -54,6 +54,11 @@ class Settings(BaseSettings):
         default=300, ge=1, description="... and at the first event after this many seconds without one."
     )
     rotation_batch_size: int = Field(default=2000, ge=1, le=50_000, description="DEKs re-wrapped per transaction.")
+    pii_spacy_model: str | None = Field(
+        default=None,
+        description="Installed spaCy model (package name or path) whose NER adds names and places to PII "
+        "detection; default none: pattern recognizers on a blank tokenizer. Never downloaded.",
+    )
 
     def resolved_database_url(self) -> str:
         """The data store URL, defaulting to SQLite in the data directory."""

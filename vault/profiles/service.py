@@ -20,6 +20,7 @@ from vault.fieldcipher import SLOT_HOLD, SLOT_PROFILE, FieldCipher
 from vault.grants import cascade
 from vault.ids import new_citizen_id
 from vault.models import blind_index, citizens
+from vault.pii.intake import OWN_ENTITY, FieldFindings, Intake, own_values
 from vault.profiles import records
 from vault.profiles.records import Indexer, Profile, Provenance
 
@@ -53,7 +54,13 @@ class ProfileService:
     """The only way in or out of stored profiles."""
 
     def __init__(
-        self, engine: Engine, dekstore: DekStore, catalogue: Catalogue, audit: AuditLog, clock: Clock = utcnow
+        self,
+        engine: Engine,
+        dekstore: DekStore,
+        catalogue: Catalogue,
+        audit: AuditLog,
+        clock: Clock = utcnow,
+        pii_spacy_model: str | None = None,
     ) -> None:
         self.engine = engine
         self.audit = audit
@@ -62,6 +69,7 @@ class ProfileService:
         self.clock = clock
         self.indexer = Indexer(catalogue, dekstore)
         self._unique = {s.name for s in catalogue.searchable if s.unique}
+        self.pii = Intake(catalogue, pii_spacy_model)  # free-text screening; Presidio loads on first use
 
     @contextmanager
     def _failures_audited(self, actor: Actor, event: Event) -> Iterator[None]:
@@ -83,6 +91,7 @@ class ProfileService:
     def _create(self, fields: Mapping[str, object], agency: str, actor: Actor) -> uuid.UUID:
         values = self.catalogue.validate(fields, creating=True)
         self._check_unique(values)
+        values, findings = self.pii.screen(values, own_values(values))
         citizen = new_citizen_id()
         ref = DekRef(citizen, SLOT_PROFILE, 1)
         dek = self.dekstore.create([ref])[ref]
@@ -90,6 +99,7 @@ class ProfileService:
         try:
             with self.engine.begin() as conn:
                 records.insert_prepared(conn, [prepared])
+                self.pii.store(conn, citizen, values, findings, self.clock())
                 self.audit.append(conn, actor, [Event("citizens.create", citizen_id=citizen, fields=sorted(values))])
         except IntegrityError:
             self.dekstore.destroy(citizen)
@@ -222,6 +232,11 @@ class ProfileService:
                     {n: sealed[n] for n in self.indexer.searchable(values) if n in sealed},
                 )
                 self._drop_index(conn, citizen, old)
+                findings: dict[str, FieldFindings] = {}
+                if self.pii.scanned(values):  # the citizen's own values, decrypted for this scan only
+                    mine = {n: sealed[n] for n in OWN_ENTITY if n in sealed and n not in values}
+                    own = {**records.open_sealed(self.catalogue, self.dekstore, citizen, mine), **values}
+                    values, findings = self.pii.screen(values, own_values(own))
                 dek = self.dekstore.get(DekRef(citizen, SLOT_PROFILE, row.dek_version))
                 cipher = FieldCipher(citizen, dek, SLOT_PROFILE, row.dek_version)
                 for name, value in values.items():
@@ -235,6 +250,7 @@ class ProfileService:
                 index = self.indexer.rows(citizen, values)
                 if index:
                     conn.execute(blind_index.insert(), index)
+                self.pii.store(conn, citizen, values, findings, now)
                 self.audit.append(conn, actor, [event])
         except IntegrityError:
             raise self._conflict(values) from None
@@ -321,6 +337,7 @@ class ProfileService:
                         kept_prov[name] = Provenance(p.source_agency, p.updated_at, holds[name])
             records.write_record(conn, citizen, kept, kept_prov, status="erased", erased_at=now)
             cascade.revoke(conn, "citizen-erased", citizen_id=str(citizen))
+            self.pii.forget(conn, citizen)
             self.audit.append(conn, actor, [Event("citizens.erase", citizen_id=citizen, fields=sorted(sealed))])
         destroyed = sorted(n for n in sealed if n not in kept)
         return self._finish_erasure(citizen, destroyed, {n: p.hold_basis or "" for n, p in kept_prov.items()})
