@@ -160,3 +160,29 @@ def test_an_import_screens_free_text_and_rejects_a_forbidden_id_by_line(
     (row,) = stored_rows(vault)
     assert json.loads(row["findings"])["entities"]["PERSON"]["count"] == 2  # given and family name
     assert SSN not in json.dumps(row, default=str)
+
+
+def test_a_note_read_through_a_grant_is_redacted_of_categories_outside_the_purpose(vault: Vault) -> None:
+    from vault.audit.log import Actor  # noqa: PLC0415
+    from vault.grants.service import GrantRequest  # noqa: PLC0415
+
+    admin = Actor("admin@vault", "admin", "vault")
+    vault.registry.create_agency("city-clinic", "City Clinic")
+    vault.purposes.create(
+        "care", "Treat", ["identity", "health"], "vital-interest", "Act s.1", 30, ["city-clinic"], actor=admin
+    )
+    vault.purposes.create(
+        "stats", "Count visits", ["health"], "public-task", "Act s.2", 30, ["city-clinic"], actor=admin
+    )
+    note = "Zebulon Quibblewick seen; call +44 20 7946 0958 about results."
+    cid = str(vault.profiles.create({**PERSON, "health_notes": note}, "civil-registry"))
+    clinic = Actor("app", "agency-app", "city-clinic")
+    texts = {}
+    for purpose in ("care", "stats"):
+        grant = vault.grants.request(clinic, GrantRequest([cid], purpose, ["health_notes"], 3600, 1))
+        ((_, record),) = vault.grants.read(clinic, grant.id)[1]
+        assert record is not None
+        texts[purpose] = record["health_notes"]
+    # Identity may be used for care: the name stays; the phone (contact) is outside both purposes.
+    assert texts["care"] == "Zebulon Quibblewick seen; call [PHONE_NUMBER] about results."
+    assert texts["stats"] == "[PERSON] [PERSON] seen; call [PHONE_NUMBER] about results."

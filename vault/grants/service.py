@@ -30,6 +30,7 @@ from vault.errors import NotFound, Refused, ValidationFailed, VaultError
 from vault.grants.model import Grant, GrantRequest, grant_from_row
 from vault.grants.tables import grant_citizens, grants
 from vault.models import agencies, citizens
+from vault.pii.intake import OWN_ENTITY, own_values, redact_outside
 from vault.profiles.service import ProfileService, reason_code
 from vault.purposes.service import Purpose, PurposeService
 
@@ -343,7 +344,21 @@ class GrantService:
             for c in page:
                 if self.consents.covering(conn, c, grant.agency, grant.purpose, categories, now) is None:
                     raise Refused("consent-withdrawn", "a citizen's consent no longer covers this grant")
-        values = self.profiles.read_many_in(conn, [uuid.UUID(c) for c in page], grant.fields)
+        free_text = [f for f in grant.fields if self.profiles.catalogue.fields[f].free_text]
+        # A note may hold data of categories this purpose may not use: it is redacted of those. The
+        # citizen's own identifying values are decrypted for that scan only, and never returned.
+        extra = sorted(set(OWN_ENTITY) - set(grant.fields)) if free_text else []
+        values = self.profiles.read_many_in(conn, [uuid.UUID(c) for c in page], [*grant.fields, *extra])
+        for record in values.values():
+            if record is None:
+                continue
+            own = own_values(record)
+            for name in extra:
+                record.pop(name, None)
+            for name in free_text:
+                text = record.get(name)
+                if isinstance(text, str):
+                    record[name] = redact_outside(text, self.profiles.pii.detector(), purpose.categories, own)
         records = [(c, values.get(uuid.UUID(c))) for c in page]
         base = replace(event, purpose=grant.purpose)
         self.audit.append(

@@ -158,9 +158,53 @@ def read_findings(engine: Engine, citizen: uuid.UUID) -> dict[str, dict[str, Any
     return {r.field: {**json.loads(r.findings), "scanned_at": r.scanned_at} for r in rows}
 
 
+# The data category (field catalogue) each entity type belongs to: a free-text value shared with an
+# agency is redacted of entities from categories its purpose may not use. Unknown types: identity.
+ENTITY_CATEGORY = {
+    "US_SSN": "identity",
+    "UK_NINO": "identity",
+    "UK_NHS": "identity",
+    "SG_NRIC_FIN": "identity",
+    "MY_NRIC": "identity",
+    "IN_AADHAAR": "identity",
+    "EE_PERSONAL_CODE": "identity",
+    "NATIONAL_ID": "identity",
+    "PERSON": "identity",
+    "DATE_OF_BIRTH": "identity",
+    "NRP": "identity",
+    "EMAIL_ADDRESS": "contact",
+    "PHONE_NUMBER": "contact",
+    "LOCATION": "contact",
+    "IBAN_CODE": "financial",
+    "CREDIT_CARD": "financial",
+    "DATE_TIME": "none",
+    "ORGANIZATION": "none",
+}
+
+
+def redact_outside(
+    text: str, detector: Detector, categories: Iterable[str], own: Iterable[tuple[str, str]] = ()
+) -> str:
+    """``text`` with entities of categories other than ``categories`` replaced by ``[TYPE]``: what an
+    agency reading a free-text field through a grant receives."""
+    allowed = {*categories, "none"}
+    found = detector.scan(text, list(own))
+    return redact(text, [e for e in found if ENTITY_CATEGORY.get(e.type, "identity") not in allowed])
+
+
 def render_redacted(text: str, detector: Detector, own: Iterable[tuple[str, str]] = ()) -> str:
     """``text`` with every detected entity replaced by ``[TYPE]``: for exports and insights."""
     return redact(text, detector.scan(text, list(own)))
 
 
-__all__ = ["OWN_ENTITY", "Entity", "FieldFindings", "Intake", "own_values", "read_findings", "render_redacted"]
+__all__ = [
+    "ENTITY_CATEGORY",
+    "OWN_ENTITY",
+    "Entity",
+    "FieldFindings",
+    "Intake",
+    "own_values",
+    "read_findings",
+    "redact_outside",
+    "render_redacted",
+]
