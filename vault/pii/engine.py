@@ -420,11 +420,27 @@ class Detector:
         """Entities in ``text``, by start offset; ``own`` are (entity type, value) pairs of the citizen's profile."""
         if not text.strip():
             return []
+        if not self.uses_ner and _cannot_hold(text, own):
+            return []  # nothing a pattern or the citizen's own values could match: skip Presidio
         safe = _LONG_RUN.sub(lambda m: " " * len(m.group()), text)
         ad_hoc: list[EntityRecognizer] | None = [OwnValuesRecognizer(own)] if own else None
         results = self._analyzer.analyze(text=safe, language=LANGUAGE, ad_hoc_recognizers=ad_hoc)
         found = [Entity(r.entity_type, r.start, r.end, round(float(r.score), 2)) for r in results]
         return _resolve(safe, [e for e in found if e.score >= self.threshold])
+
+
+# Every pattern recognizer of the default engine needs a digit or an @ (identifiers, cards, IBANs,
+# phones, dates, emails); without NER, names and places are found only as the citizen's own values.
+_MAY_HOLD = re.compile(r"[0-9@]")
+_WORD = re.compile(r"\w{2,}")
+
+
+def _cannot_hold(text: str, own: Sequence[tuple[str, str]]) -> bool:
+    """True when no recognizer of the default engine can match ``text`` (a cheap pre-filter)."""
+    if _MAY_HOLD.search(text):
+        return False
+    lowered = text.lower()
+    return not any(token in lowered for _, value in own for token in _WORD.findall(value.lower()))
 
 
 def _context_before(text: str, start: int, entity: str) -> bool:
