@@ -262,6 +262,8 @@ class Importer:
         pool: Pool | None = None
         try:
             if self.workers > 0:
+                if self.profiles.pii.free_text:
+                    self.profiles.pii.detector()  # built once here, inherited by the forked workers
                 pool = multiprocessing.get_context("fork").Pool(self.workers)
             self._pump(result, self._batches(path, fmt, result), agency, pool, progress)
         finally:

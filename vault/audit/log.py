@@ -26,6 +26,7 @@ from sqlalchemy.exc import DBAPIError
 
 from keys.aead import Mac, constant_time_equal
 from keys.audit_signing import AuditSigner
+from keys.sqlstore import RowWriter
 from vault.audit import chain
 from vault.audit.tables import audit_checkpoints, audit_events, audit_head
 from vault.errors import AuditUnavailable
@@ -122,6 +123,7 @@ class AuditLog:
         self.signer = signer
         self._mac = Mac(head_key)
         self._clock = clock or (lambda: datetime.now(UTC))
+        self._writers: dict[str, RowWriter] = {}
         self.checkpoint_every = checkpoint_every
         self.checkpoint_seconds = checkpoint_seconds
 
@@ -183,7 +185,10 @@ class AuditLog:
                 | {"hash": digest}
             )
             prev = digest
-        conn.execute(insert(audit_events), rows)
+        writer = self._writers.get(conn.dialect.name)
+        if writer is None:  # one executemany without SQLAlchemy's per-row bookkeeping (hot on imports)
+            writer = self._writers[conn.dialect.name] = RowWriter(audit_events, conn.dialect)
+        writer.write(conn, [writer.encode(r) for r in rows])
         last = first + n - 1
         cp_count = int(row.cp_count)
         head_values: dict[str, Any] = {"head_hash": prev}
