@@ -59,7 +59,7 @@ from vault.errors import ConfigurationError
 from vault.pii import checksums
 from vault.pii.model import ENTITY_TYPES, Entity, redact, summarise
 
-__all__ = ["ENTITY_TYPES", "Detector", "Entity", "redact", "shared_detector", "summarise"]
+__all__ = ["ENTITY_TYPES", "Detector", "Entity", "PlainPresidio", "redact", "shared_detector", "summarise"]
 
 LANGUAGE = "en"
 DEFAULT_THRESHOLD = 0.4
@@ -494,6 +494,31 @@ def _resolve(text: str, found: list[Entity]) -> list[Entity]:
 _WARM_UP = "Born 1980-03-14, NHS 943 476 5919, call +44 20 7946 0958, mail a@example.org, IBAN GB82WEST12345698765432"
 _shared: dict[str | None, Detector] = {}
 _lock = threading.Lock()
+
+
+class PlainPresidio:
+    """Presidio's own predefined English recognizers, pattern-only (no NER), on the same offline
+    tokenizer: the baseline the evaluation harness measures in the same run. Not used by the product.
+    Only the email recognizer is swapped for the offline one (the default would fetch the suffix list).
+    """
+
+    def __init__(self, threshold: float = DEFAULT_THRESHOLD) -> None:
+        logging.getLogger("presidio-analyzer").setLevel(logging.CRITICAL + 1)
+        nlp = OfflineSpacyNlpEngine(None)
+        nlp.load()
+        registry = RecognizerRegistry(supported_languages=[LANGUAGE])
+        registry.load_predefined_recognizers(languages=[LANGUAGE], nlp_engine=nlp)
+        for name in ("SpacyRecognizer", "EmailRecognizer"):
+            registry.remove_recognizer(name)
+        registry.add_recognizer(OfflineEmailRecognizer())
+        self._analyzer = AnalyzerEngine(
+            registry=registry, nlp_engine=nlp, supported_languages=[LANGUAGE], default_score_threshold=threshold
+        )
+
+    def scan(self, text: str, own: Sequence[tuple[str, str]] = ()) -> list[Entity]:
+        """Entities as plain Presidio reports them (``own`` is ignored: it knows no citizen)."""
+        results = self._analyzer.analyze(text=text, language=LANGUAGE)
+        return [Entity(r.entity_type, r.start, r.end, round(float(r.score), 2)) for r in results]
 
 
 def shared_detector(spacy_model: str | None = None) -> Detector:
