@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 
 from api.errors import ApiProblem
-from api.schemas import (
+from api.schemas_audit import (
     AccessEntryPublic,
     AccessLogPage,
     AuditEventPublic,
