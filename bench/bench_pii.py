@@ -18,8 +18,9 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from bench.common import machine
-from bench.pii_corpus import SEED, STRUCTURED, Sample, generate
+from bench.pii_corpus import SEED, Sample, generate
 from vault.pii.engine import Detector, Entity, PlainPresidio
+from vault.pii.model import STRUCTURED
 
 
 def f_beta(p: float, r: float, beta: float = 2.0) -> float:

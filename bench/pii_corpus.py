@@ -16,17 +16,6 @@ from faker import Faker
 from vault.pii import checksums
 
 SEED = 6
-STRUCTURED = (
-    "US_SSN",
-    "UK_NINO",
-    "UK_NHS",
-    "SG_NRIC_FIN",
-    "MY_NRIC",
-    "IN_AADHAAR",
-    "EE_PERSONAL_CODE",
-    "IBAN_CODE",
-    "CREDIT_CARD",
-)
 
 
 @dataclass

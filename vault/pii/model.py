@@ -8,17 +8,21 @@ from dataclasses import dataclass
 # Every entity type a scan can report: the pattern recognizers, the citizen's own values
 # (NATIONAL_ID, PERSON, LOCATION ...) and, with a spaCy model configured, its NER labels as Presidio
 # maps them. A catalogue ``pii.forbidden`` list may name only these (a typo would never match).
+# Identifiers with a fixed structure (most with a checksum): what recall targets speak about.
+STRUCTURED = (
+    "US_SSN",
+    "UK_NINO",
+    "UK_NHS",
+    "SG_NRIC_FIN",
+    "MY_NRIC",
+    "IN_AADHAAR",
+    "EE_PERSONAL_CODE",
+    "IBAN_CODE",
+    "CREDIT_CARD",
+)
 ENTITY_TYPES = frozenset(
     {
-        "US_SSN",
-        "UK_NINO",
-        "UK_NHS",
-        "SG_NRIC_FIN",
-        "MY_NRIC",
-        "IN_AADHAAR",
-        "EE_PERSONAL_CODE",
-        "IBAN_CODE",
-        "CREDIT_CARD",
+        *STRUCTURED,
         "PHONE_NUMBER",
         "EMAIL_ADDRESS",
         "DATE_TIME",
