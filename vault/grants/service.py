@@ -215,25 +215,20 @@ class GrantService:
 
     def pending_for(self, citizen_id: str) -> list[Grant]:
         """Requests waiting for this citizen's consent."""
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(grants)
-                .join(grant_citizens, grant_citizens.c.grant_id == grants.c.id)
-                .where(grant_citizens.c.citizen_id == citizen_id, grants.c.status == "pending")
-                .order_by(grants.c.created_at)
-            ).all()
-        return [grant_from_row(r) for r in rows]
+        return self.about(citizen_id, status="pending")
 
-    def about(self, citizen_id: str) -> list[Grant]:
-        """Every grant naming this citizen (for their export)."""
+    def about(self, citizen_id: str, status: str | None = None) -> list[Grant]:
+        """Every grant naming this citizen (for their export), or those with ``status``."""
+        query = (
+            select(grants)
+            .join(grant_citizens, grant_citizens.c.grant_id == grants.c.id)
+            .where(grant_citizens.c.citizen_id == citizen_id)
+            .order_by(grants.c.created_at)
+        )
+        if status is not None:
+            query = query.where(grants.c.status == status)
         with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(grants)
-                .join(grant_citizens, grant_citizens.c.grant_id == grants.c.id)
-                .where(grant_citizens.c.citizen_id == citizen_id)
-                .order_by(grants.c.created_at)
-            ).all()
-        return [grant_from_row(r) for r in rows]
+            return [grant_from_row(r) for r in conn.execute(query)]
 
     def approve(self, actor: Actor, citizen_id: str, grant_id: str) -> Grant:
         """The citizen approves a pending request: a consent for its purpose and categories, then the grant."""
