@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+from collections.abc import Iterable
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -68,6 +69,19 @@ class Aead:
             return self._gcm.decrypt(sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], aad)
         except InvalidTag:
             raise DecryptionFailed("authentication failed") from None
+
+    def open_many(self, items: Iterable[tuple[bytes, bytes]]) -> list[bytes]:
+        """:meth:`open` for several (sealed, aad) pairs under this key (bulk reads)."""
+        decrypt = self._gcm.decrypt
+        out = []
+        try:
+            for sealed, aad in items:
+                if len(sealed) < NONCE_BYTES + TAG_BYTES:
+                    raise DecryptionFailed("ciphertext too short")
+                out.append(decrypt(sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], aad))
+        except InvalidTag:
+            raise DecryptionFailed("authentication failed") from None
+        return out
 
 
 def hkdf(root: bytes, info: bytes, length: int = KEY_BYTES) -> bytes:

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import struct
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 from sqlalchemy import (
     Column,
@@ -31,6 +32,7 @@ from sqlalchemy import (
     delete,
     func,
     select,
+    text,
     tuple_,
     update,
 )
@@ -38,7 +40,7 @@ from sqlalchemy import (
 from keys import aead
 from keys.errors import DecryptionFailed, KeyDestroyed, UnknownKeyVersion
 from keys.provider import KeyProvider
-from keys.sqlstore import bulk_insert, checkpoint
+from keys.sqlstore import RawUuids, bulk_insert, checkpoint
 
 metadata = MetaData()
 
@@ -53,18 +55,30 @@ data_keys = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
 
+# Every key of a set of owners, ids in the driver's form (see RawUuids): the bulk-read path.
+_BY_OWNERS = text(
+    "SELECT owner_id, slot, dek_version, kek_version, wrapped FROM data_keys WHERE owner_id IN :owners"
+).bindparams(bindparam("owners", expanding=True))
+
 _AAD_PREFIX = b"citizen-vault/dek/v1\x00"
 _U32 = struct.Struct(">I")
 
 
 def wrap_aad(owner: uuid.UUID, slot: str, version: int) -> bytes:
     """Associated data binding a wrapped DEK to its owner, slot and version."""
-    return _AAD_PREFIX + owner.bytes + slot.encode("ascii") + _U32.pack(version)
+    return raw_aad(owner.bytes, slot, version)
 
 
-@dataclass(frozen=True)
-class DekRef:
-    """Which DEK: owner, slot, version."""
+def raw_aad(owner: bytes, slot: str, version: int) -> bytes:
+    """:func:`wrap_aad` for an owner given as its 16 raw bytes."""
+    return _AAD_PREFIX + owner + slot.encode("ascii") + _U32.pack(version)
+
+
+RawRef = tuple[bytes, str, int]  # a DEK named by its owner's 16 raw bytes, slot and version
+
+
+class DekRef(NamedTuple):
+    """Which DEK: owner, slot, version (a tuple: hashed and compared in C on bulk reads)."""
 
     owner: uuid.UUID
     slot: str
@@ -120,30 +134,29 @@ class DekStore:
         return found[ref]
 
     def get_many(self, refs: Iterable[DekRef]) -> dict[DekRef, bytes]:
-        """Unwrap several DEKs in one query; any missing one raises KeyDestroyed."""
-        wanted = list(dict.fromkeys(refs))
+        """Unwrap several DEKs; any missing one raises KeyDestroyed."""
+        wanted = set(refs)
+        found = self.get_raw({(r.owner.bytes, r.slot, r.version) for r in wanted})
+        return {r: found[(r.owner.bytes, r.slot, r.version)] for r in wanted}
+
+    def get_raw(self, wanted: Collection[RawRef]) -> dict[RawRef, bytes]:
+        """Unwrap DEKs named by (owner's 16 raw bytes, slot, version), one query per 2,000 owners
+        (bulk grant reads); any missing one raises KeyDestroyed."""
         if not wanted:
             return {}
-        out: dict[DekRef, bytes] = {}
+        owners = list({owner for owner, _, _ in wanted})
+        out: dict[RawRef, bytes] = {}
+        unwrap = self.provider.unwrap
         with self.engine.connect() as conn:
-            for start in range(0, len(wanted), 500):
-                chunk = wanted[start : start + 500]
-                keys = [(r.owner, r.slot, r.version) for r in chunk]
-                rows = conn.execute(
-                    select(
-                        data_keys.c.owner_id,
-                        data_keys.c.slot,
-                        data_keys.c.dek_version,
-                        data_keys.c.kek_version,
-                        data_keys.c.wrapped,
-                    ).where(tuple_(data_keys.c.owner_id, data_keys.c.slot, data_keys.c.dek_version).in_(keys))
-                ).all()
-                for owner, slot, version, kek_version, wrapped in rows:
-                    ref = DekRef(owner, slot, version)
-                    out[ref] = self.provider.unwrap(kek_version, wrapped, wrap_aad(owner, slot, version))
-        missing = [r for r in wanted if r not in out]
-        if missing:
-            raise KeyDestroyed(f"{len(missing)} data key(s) destroyed or never created")
+            ids = RawUuids(conn.dialect)
+            for start in range(0, len(owners), 2000):
+                params = {"owners": [ids.param(o) for o in owners[start : start + 2000]]}
+                for stored, slot, version, kek_version, wrapped in conn.execute(_BY_OWNERS, params):
+                    owner = ids.value(stored)
+                    if (owner, slot, version) in wanted:
+                        out[(owner, slot, version)] = unwrap(kek_version, bytes(wrapped), raw_aad(owner, slot, version))
+        if len(out) != len(wanted):
+            raise KeyDestroyed(f"{len(wanted) - len(out)} data key(s) destroyed or never created")
         return out
 
     def destroy(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -52,6 +53,26 @@ def checkpoint(engine: Engine) -> None:
             conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
+class RawUuids:
+    """A ``Uuid`` column's values in the driver's own form, for bulk reads that skip SQLAlchemy's
+    per-value conversions (``text()`` statements): ids travel as their 16 raw bytes.
+
+    SQLAlchemy stores ``Uuid`` as 32 lowercase hex characters on SQLite and as the native ``uuid``
+    type on PostgreSQL, where the driver (psycopg) takes and returns ``uuid.UUID`` objects.
+    """
+
+    def __init__(self, dialect: Dialect) -> None:
+        self.native = dialect.name != "sqlite"
+
+    def param(self, raw: bytes) -> Any:
+        """Driver parameter for an id."""
+        return uuid.UUID(bytes=raw) if self.native else raw.hex()
+
+    def value(self, stored: Any) -> bytes:
+        """An id as returned by the driver, as raw bytes."""
+        return bytes(stored.bytes) if self.native else bytes.fromhex(stored)
+
+
 class RowWriter:
     """executemany INSERTs into one table with SQLAlchemy's own type conversions but without its
     per-row statement bookkeeping, which cost more than SQLite itself on bulk imports.
@@ -76,6 +97,10 @@ class RowWriter:
         ]
         self._pairs = list(zip(names, procs, strict=True))
         self._memo: dict[Any, Any] = {}
+        self._columns = [c.name for c in table.columns]
+        # Rows given as values in column order pass through as they are when the driver takes them
+        # positionally in that order and no column needs a conversion (the audit log's rows).
+        self._plain = self.positional and names == self._columns and all(p is None for p in procs)
 
     def _convert(self, proc: Any, value: Any) -> Any:
         if proc is None or value is None:
@@ -91,6 +116,12 @@ class RowWriter:
         if self.positional:
             return tuple([self._convert(p, row[n]) for n, p in self._pairs])
         return {n: self._convert(p, row[n]) for n, p in self._pairs}
+
+    def encode_values(self, values: Sequence[Any]) -> Any:
+        """Driver parameters for one row given as values in table column order."""
+        if self._plain:
+            return tuple(values)
+        return self.encode(dict(zip(self._columns, values, strict=True)))
 
     def write(self, conn: Connection, params: Sequence[Any]) -> None:
         """executemany already-encoded rows in the caller's transaction."""

@@ -39,16 +39,32 @@ CHECKPOINT_PREFIX = b"citizen-vault-audit-checkpoint/1\n"
 # which was a fifth of `audit verify`'s time. Same bytes as json.dumps(..., ensure_ascii=True,
 # separators=(",", ":")).
 _ENCODER = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"))
+_encode_str = json.encoder.encode_basestring_ascii
+
+
+def encode_value(value: Any) -> str:
+    """One column's canonical JSON text (a JSON array with these separators is exactly its items'
+    encodings joined by commas; strings and nulls, the only hashed types, are encoded directly)."""
+    if value is None:
+        return "null"
+    if type(value) is str:
+        return str(_encode_str(value))
+    return _ENCODER.encode(value)
 
 
 def canonical(values: Sequence[Any]) -> bytes:
     """Canonical bytes of one event, ``values`` in EVENT_COLUMNS order."""
-    return _ENCODER.encode(list(values)).encode("ascii")
+    return ("[" + ",".join(map(encode_value, values)) + "]").encode("ascii")
 
 
 def link(prev: bytes, values: Sequence[Any]) -> bytes:
     """The chain hash of an event following ``prev``."""
     return hashlib.sha256(prev + canonical(values)).digest()
+
+
+def link_encoded(prev: bytes, encoded: Sequence[str]) -> bytes:
+    """:func:`link` for values already passed through :func:`encode_value` (batched appends)."""
+    return hashlib.sha256(prev + ("[" + ",".join(encoded) + "]").encode("ascii")).digest()
 
 
 def checkpoint_message(count: int, head: bytes, ts: str) -> bytes:

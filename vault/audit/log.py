@@ -87,8 +87,14 @@ def _clip(value: str | None, limit: int) -> str | None:
     return None if value is None else str(value)[:limit]
 
 
-def event_values(actor: Actor, event: Event, ts: str) -> list[Any]:
-    """The hashed columns of one event, in chain.EVENT_COLUMNS order, clipped to column sizes."""
+def fields_json(fields: Sequence[str]) -> str:
+    """The stored and hashed form of an event's field names: a sorted JSON list, names clipped."""
+    return json.dumps(sorted({str(f)[:64] for f in fields}), separators=(",", ":"))
+
+
+def event_values(actor: Actor, event: Event, ts: str, fields_text: str | None = None) -> list[Any]:
+    """The hashed columns of one event, in chain.EVENT_COLUMNS order, clipped to column sizes
+    (``fields_text``: :func:`fields_json` of the event's fields, when the caller has it already)."""
     if event.outcome not in OUTCOMES:
         raise ValueError(f"unknown outcome {event.outcome!r}")
     return [
@@ -98,13 +104,40 @@ def event_values(actor: Actor, event: Event, ts: str) -> list[Any]:
         _clip(actor.agency, 64),
         _clip(event.action, 64),
         None if event.citizen_id is None else _clip(str(event.citizen_id), 36),
-        json.dumps(sorted({str(f)[:64] for f in event.fields}), separators=(",", ":")),
+        fields_json(event.fields) if fields_text is None else fields_text,
         _clip(event.purpose, 64),
         _clip(event.grant_id, 64),
         event.outcome,
         _clip(event.reason, 300),
         _clip(actor.request_id, 64),
     ]
+
+
+def chain_rows(
+    actor: Actor, events: Sequence[Event], ts: str, first: int, prev: bytes
+) -> tuple[list[list[Any]], bytes]:
+    """Rows (seq, hashed columns..., prev_hash, hash) for events appended after ``prev``, and the new
+    head hash. Most column values repeat across a batch (actor, action, purpose, fields), so their
+    canonical encodings are computed once per batch."""
+    encoded: dict[Any, str] = {}
+    field_texts: dict[tuple[str, ...], str] = {}
+    rows = []
+    for seq, event in enumerate(events, first):
+        key = tuple(event.fields)
+        text = field_texts.get(key)
+        if text is None:
+            text = field_texts[key] = fields_json(key)
+        values = event_values(actor, event, ts, text)
+        parts = []
+        for value in values:
+            part = encoded.get(value)
+            if part is None:
+                part = encoded[value] = chain.encode_value(value)
+            parts.append(part)
+        digest = chain.link_encoded(prev, parts)
+        rows.append([seq, *values, prev, digest])
+        prev = digest
+    return rows, prev
 
 
 class AuditLog:
@@ -176,19 +209,11 @@ class AuditLog:
             raise AuditUnavailable("the audit head record fails its integrity check")
         now = self._clock()
         ts = iso(now)
-        rows = []
-        for offset, event in enumerate(events):
-            values = event_values(actor, event, ts)
-            digest = chain.link(prev, values)
-            rows.append(
-                {"seq": first + offset, **dict(zip(chain.EVENT_COLUMNS, values, strict=True)), "prev_hash": prev}
-                | {"hash": digest}
-            )
-            prev = digest
+        rows, prev = chain_rows(actor, events, ts, first, prev)
         writer = self._writers.get(conn.dialect.name)
         if writer is None:  # one executemany without SQLAlchemy's per-row bookkeeping (hot on imports)
             writer = self._writers[conn.dialect.name] = RowWriter(audit_events, conn.dialect)
-        writer.write(conn, [writer.encode(r) for r in rows])
+        writer.write(conn, [writer.encode_values(r) for r in rows])
         last = first + n - 1
         cp_count = int(row.cp_count)
         head_values: dict[str, Any] = {"head_hash": prev}

@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 from sqlalchemy import Connection, Engine, insert, select, update
 
@@ -343,7 +344,7 @@ class GrantService:
         # A note may hold data of categories this purpose may not use: it is redacted of those. The
         # citizen's own identifying values are decrypted for that scan only, and never returned.
         extra = sorted(set(OWN_ENTITY) - set(grant.fields)) if free_text else []
-        values = self.profiles.read_many_in(conn, [uuid.UUID(c) for c in page], [*grant.fields, *extra])
+        values = self.profiles.read_many_in(conn, page, [*grant.fields, *extra])
         for record in values.values():
             if record is None:
                 continue
@@ -354,19 +355,15 @@ class GrantService:
                 text = record.get(name)
                 if isinstance(text, str):
                     record[name] = redact_outside(text, self.profiles.pii.detector(), purpose.categories, own)
-        records = [(c, values.get(uuid.UUID(c))) for c in page]
-        base = replace(event, purpose=grant.purpose)
+        records = [(c, values.get(c)) for c in page]
+        read = partial(Event, event.action, purpose=grant.purpose, grant_id=grant.id)
         self.audit.append(
             conn,
             actor,
             [
-                replace(
-                    base,
-                    citizen_id=c,
-                    fields=sorted(v) if v is not None else [],
-                    outcome="allowed" if v is not None else "failed",
-                    reason=None if v is not None else "unavailable",
-                )
+                read(citizen_id=c, fields=sorted(v))
+                if v is not None
+                else read(citizen_id=c, outcome="failed", reason="unavailable")
                 for c, v in records
             ],
         )
