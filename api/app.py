@@ -18,7 +18,7 @@ from api.security.issuing import vault_issuer
 from api.security.policy import PolicyEngine
 from api.settings import AppSettings, ExternalIssuer
 from vault.errors import ConfigurationError
-from vault.runtime import Vault, open_vault
+from vault.runtime import Vault, open_vault, settle_heap
 from vault.settings import POLICIES_DIR
 
 MAX_TOKEN_LIFETIME = 3600  # longest token accepted from the vault itself (operator-minted ones included)
@@ -51,6 +51,7 @@ def create_app(settings: AppSettings, vault: Vault | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        settle_heap()
         yield
         vault.close()
 

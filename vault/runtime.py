@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 from dataclasses import dataclass, field
 
@@ -192,3 +193,15 @@ def open_vault(settings: Settings, *, check_schema: bool = True) -> Vault:
             vault.close()
             raise ConfigurationError(f"audit log unusable: {exc}") from None
     return vault
+
+
+def settle_heap() -> None:
+    """Take everything allocated at start-up out of the cyclic garbage collector's reach.
+
+    A server process holds millions of long-lived objects once the vault, the policy engine and
+    the web framework are loaded; every full collection walked all of them, which cost bulk grant
+    reads about a fifth of their time. ``gc.freeze`` moves them to a permanent generation (they are
+    still reference-counted and freed normally). Call once, when start-up is done.
+    """
+    gc.collect()
+    gc.freeze()

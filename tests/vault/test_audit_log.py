@@ -27,7 +27,7 @@ from tests.support.audit_helpers import (
     seqs,
 )
 from vault.audit import chain
-from vault.audit.log import Event
+from vault.audit.log import Actor, Event, chain_rows, event_values
 from vault.audit.tables import audit_checkpoints, audit_events, audit_head
 from vault.audit.verify import Row, load_checkpoints, verify_database, walk
 from vault.errors import AuditUnavailable, Conflict
@@ -226,3 +226,25 @@ def test_events_carry_field_names_never_values(vault_env: Vault) -> None:
     assert str(cid).encode() in stored and b"conflict" in stored
     assert verify_database(vault_env.audit).ok
     assert uuid.UUID(load_events(vault_env.data_engine)[0]["citizen_id"]) == cid
+
+
+def test_batched_rows_hash_exactly_the_canonical_encoding() -> None:
+    """chain_rows (the fast path) hashes the bytes of chain.canonical(event_values(...)), for
+    batches mixing kinds, outcomes, field lists, missing citizens and characters JSON escapes."""
+    actor = Actor("clérk\n@agency", "caseworker", "tax-office", request_id="req-\u2028-1")
+    events = [
+        Event("grants.read", citizen_id=uuid.uuid4(), fields=["income", "given_name"], purpose="p", grant_id="g"),
+        Event("grants.read", citizen_id=str(uuid.uuid4()), fields=["given_name", "income"], purpose="p", grant_id="g"),
+        Event("grants.read", "failed", str(uuid.uuid4()), (), "p", "g", "unavailable"),
+        Event("citizens.lookup", fields=["national_id"]),
+        Event("citizens.read", "denied", uuid.uuid4(), ["health_notes"], reason='quote " and \\ backslash'),
+        Event("grants.read", citizen_id=uuid.uuid4(), fields=["income", "given_name"], purpose="p", grant_id="g"),
+    ]
+    ts, prev = "2026-11-25T00:00:00.000000Z", bytes(range(32))
+    rows, head = chain_rows(actor, events, ts, 7, prev)
+    expected_prev = prev
+    for seq, (row, event) in enumerate(zip(rows, events, strict=True), 7):
+        values = event_values(actor, event, ts)
+        assert row == (seq, *values, expected_prev, chain.link(expected_prev, values))
+        expected_prev = row[-1]
+    assert head == expected_prev

@@ -13,11 +13,12 @@ chain no forks. Signed checkpoints are written in the same transaction every
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -115,27 +116,33 @@ def event_values(actor: Actor, event: Event, ts: str, fields_text: str | None = 
 
 def chain_rows(
     actor: Actor, events: Sequence[Event], ts: str, first: int, prev: bytes
-) -> tuple[list[list[Any]], bytes]:
+) -> tuple[list[tuple[Any, ...]], bytes]:
     """Rows (seq, hashed columns..., prev_hash, hash) for events appended after ``prev``, and the new
-    head hash. Most column values repeat across a batch (actor, action, purpose, fields), so their
-    canonical encodings are computed once per batch."""
-    encoded: dict[Any, str] = {}
-    field_texts: dict[tuple[str, ...], str] = {}
-    rows = []
+    head hash. The bytes hashed are exactly :func:`chain.canonical` of :func:`event_values`, built
+    faster: in a batch only the citizen (and sometimes the fields) differ from event to event, so
+    every other column is clipped and encoded once per distinct value."""
+    enc = chain.encode_value
+    kinds: dict[tuple[Any, ...], tuple[list[Any], str, str]] = {}
+    field_texts: dict[tuple[str, ...], tuple[str, str]] = {}
+    rows: list[tuple[Any, ...]] = []
+    sha256 = hashlib.sha256
     for seq, event in enumerate(events, first):
+        kind_key = (event.action, event.purpose, event.grant_id, event.outcome, event.reason)
+        kind = kinds.get(kind_key)
+        if kind is None:
+            values = event_values(actor, replace(event, citizen_id=None), ts, "")
+            parts = [enc(v) for v in values]
+            kind = kinds[kind_key] = (values, "[" + ",".join(parts[:5]) + ",", "," + ",".join(parts[7:]) + "]")
+        values, before, after = kind
         key = tuple(event.fields)
         text = field_texts.get(key)
         if text is None:
-            text = field_texts[key] = fields_json(key)
-        values = event_values(actor, event, ts, text)
-        parts = []
-        for value in values:
-            part = encoded.get(value)
-            if part is None:
-                part = encoded[value] = chain.encode_value(value)
-            parts.append(part)
-        digest = chain.link_encoded(prev, parts)
-        rows.append([seq, *values, prev, digest])
+            fields = fields_json(key)
+            text = field_texts[key] = (fields, enc(fields))
+        citizen = None if event.citizen_id is None else str(event.citizen_id)[:36]
+        canonical = before + enc(citizen) + "," + text[1] + after
+        digest = sha256(prev + canonical.encode("ascii")).digest()
+        rows.append((seq, *values[:5], citizen, text[0], *values[7:], prev, digest))
         prev = digest
     return rows, prev
 

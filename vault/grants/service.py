@@ -345,16 +345,18 @@ class GrantService:
         # citizen's own identifying values are decrypted for that scan only, and never returned.
         extra = sorted(set(OWN_ENTITY) - set(grant.fields)) if free_text else []
         values = self.profiles.read_many_in(conn, page, [*grant.fields, *extra])
-        for record in values.values():
-            if record is None:
-                continue
-            own = own_values(record)
-            for name in extra:
-                record.pop(name, None)
-            for name in free_text:
-                text = record.get(name)
-                if isinstance(text, str):
-                    record[name] = redact_outside(text, self.profiles.pii.detector(), purpose.categories, own)
+        if free_text:
+            detector = self.profiles.pii.detector()
+            for record in values.values():
+                if record is None:
+                    continue
+                own = own_values(record)
+                for name in extra:
+                    record.pop(name, None)
+                for name in free_text:
+                    text = record.get(name)
+                    if isinstance(text, str):
+                        record[name] = redact_outside(text, detector, purpose.categories, own)
         records = [(c, values.get(c)) for c in page]
         read = partial(Event, event.action, purpose=grant.purpose, grant_id=grant.id)
         self.audit.append(
