@@ -105,24 +105,34 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=100_000)
     parser.add_argument("--peer-n", type=int, default=30_000)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=2, help="import worker processes of the main figure")
+    parser.add_argument("--skip-single", action="store_true", help="skip the single-process import")
+    parser.add_argument("--skip-rotation", action="store_true", help="skip the KEK rotation benchmark")
+    parser.add_argument("--skip-cipher", action="store_true", help="skip the field-cipher benchmark")
     args = parser.parse_args()
     print(f"command: python -m bench.bench_core {' '.join(sys.argv[1:])}".strip())
     print(f"machine: {machine()}; load average at start: {os.getloadavg()[0]:.2f}")
-    vault_rate = bench_import(args.n, args.runs, workers=2)
-    single = bench_import(args.n, args.runs, workers=0)
+    vault_rate = bench_import(args.n, args.runs, workers=args.workers)
+    single = None if args.skip_single else bench_import(args.n, args.runs, workers=0)
     peer_rate = bench_peer(args.peer_n, args.runs)
     print(f"\n| import | profiles/s (median of {args.runs}) |\n|---|---|")
-    print(f"| vault, {args.n:,} profiles x 9 fields, 2 worker processes | {vault_rate:,.0f} |")
-    print(f"| vault, same, single process | {single:,.0f} |")
+    print(f"| vault, {args.n:,} profiles x 9 fields, {args.workers} worker processes | {vault_rate:,.0f} |")
+    if single is not None:
+        print(f"| vault, same, single process | {single:,.0f} |")
     print(f"| peer (StringEncryptedType + ORM), {args.peer_n:,} profiles | {peer_rate:,.0f} |")
     print(f"| ratio vault / peer (target >= 3) | {vault_rate / peer_rate:.2f} |")
-    rot = bench_rotation(args.n, args.runs)
-    print(
-        f"\nKEK rotation: {rot:,.0f} DEKs/s re-wrapped ({args.n:,} DEKs); 1M would take {1_000_000 / rot:.0f} s (target <= 60)"
-    )
-    print("\n| field value | wrapper µs (encrypt+decrypt) | raw AESGCM µs | ratio (target <= 3) |\n|---|---|---|---|")
-    for size, w, p in bench_cipher(args.runs):
-        print(f"| {size} B | {w:.2f} | {p:.2f} | {w / p:.2f} |")
+    if not args.skip_rotation:
+        rot = bench_rotation(args.n, args.runs)
+        print(
+            f"\nKEK rotation: {rot:,.0f} DEKs/s re-wrapped ({args.n:,} DEKs); "
+            f"1M would take {1_000_000 / rot:.0f} s (target <= 60)"
+        )
+    if not args.skip_cipher:
+        print(
+            "\n| field value | wrapper µs (encrypt+decrypt) | raw AESGCM µs | ratio (target <= 3) |\n|---|---|---|---|"
+        )
+        for size, w, p in bench_cipher(args.runs):
+            print(f"| {size} B | {w:.2f} | {p:.2f} | {w / p:.2f} |")
     print(f"\nload average at end: {os.getloadavg()[0]:.2f}")
 
 

@@ -145,6 +145,9 @@ class Pkcs11KeyProvider(KeyProvider):
     """Versioned KEKs and the blind-index root, held as non-extractable objects on an HSM token."""
 
     name = "pkcs11"
+    # The KEK never leaves the token and a session does not survive fork: import workers hand their
+    # fresh data keys to the parent process, which wraps them here.
+    wraps_in_forked_workers = False
 
     def __init__(self, module_path: Path, token_label: str, pin: str, create: bool = False) -> None:
         """Open ``token_label`` in ``module_path``; with ``create``, add any missing KEK or index root."""

@@ -37,6 +37,10 @@ class KeyProvider(ABC):
     """Holds KEKs and wraps/unwraps data keys with them."""
 
     name: str
+    # True when wrapping needs nothing but this process's memory, so a forked child (a bulk import
+    # worker) may wrap with the copy it inherited. False for a KEK that lives elsewhere (an HSM: it
+    # never leaves the device, and a PKCS#11 session does not survive fork): wrap in the parent.
+    wraps_in_forked_workers: bool = False
 
     @abstractmethod
     def active_version(self) -> int:
@@ -94,6 +98,8 @@ def unpack_wrapped(version: int, blob: bytes) -> bytes:
 
 class SoftwareKeyProvider(KeyProvider):
     """KEKs held in process memory (local keyring, in-memory tests): AES-256-GCM key wrap."""
+
+    wraps_in_forked_workers = True
 
     def __init__(self) -> None:
         self._keks: dict[int, aead.Aead] = {}

@@ -7,18 +7,17 @@ from (run id, batch, line): the data keys of the batch in flight when the proces
 recognised and dropped before that batch is redone, so no key is orphaned and no profile is
 half-written. Rejected lines are reported by line number and field, never with their values.
 
-Speed: validation and encryption (CPU-bound) run in forked worker processes, a few batches
-ahead, while this process wraps data keys and writes to the databases. Workers inherit the
-catalogue and blind-index keys by fork and never touch a database or the KEK provider; the fresh
-data keys they generate travel back over a local pipe (memory only) to be wrapped here.
+Speed: validation, screening, encryption, wrapping of the data keys and the encoding of every row
+(CPU-bound) run in forked worker processes, a few batches ahead (vault.import_prepare), while this
+process, the single writer, inserts the ready rows into the two databases and appends the audit
+events. Workers inherit the catalogue, blind-index keys and PII detector by fork and never touch a
+database. They wrap data keys only when the KEK provider keeps its KEK in process memory; with an
+HSM the fresh keys travel back over a local pipe (memory only) and are wrapped here.
 """
 
 from __future__ import annotations
 
-import csv
-import hashlib
-import io
-import json
+import gc
 import logging
 import multiprocessing
 import os
@@ -29,65 +28,47 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from multiprocessing.pool import AsyncResult, Pool
 from pathlib import Path
-from typing import Any, Literal, NamedTuple
 
 from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from keys import aead
-from keys.dekstore import DekRef
-from keys.sqlstore import RowWriter
+from keys.dekimport import DekRows
 from vault.audit.log import Actor, Event
-from vault.catalogue import Catalogue
-from vault.errors import ValidationFailed, VaultError
+from vault.errors import VaultError
 from vault.fieldcipher import SLOT_PROFILE
-from vault.ids import import_citizen_id
-from vault.models import blind_index, citizens, import_runs
-from vault.pii.intake import Intake, own_values
-from vault.pii.tables import pii_findings
-from vault.profiles import records
-from vault.profiles.records import Indexer
+from vault.import_prepare import DUPLICATE, ImportRows, PreparedBatch, WorkerState, prepare
+from vault.import_source import (
+    MAX_LINE_BYTES,
+    Format,
+    LineError,
+    RawItem,
+    count_lines,
+    detect_format,
+    file_digest,
+    read_items,
+)
+from vault.models import blind_index, import_runs
 from vault.profiles.service import ProfileService
 
+__all__ = [
+    "MAX_LINE_BYTES",
+    "Format",
+    "ImportResult",
+    "ImportWorkerError",
+    "Importer",
+    "LineError",
+    "PreparedBatch",
+    "RawItem",
+    "count_lines",
+    "detect_format",
+    "file_digest",
+    "prepare_batch",
+    "read_items",
+]
+
 log = logging.getLogger(__name__)
-Format = Literal["jsonl", "csv"]
-MAX_LINE_BYTES = 1_000_000
 Progress = Callable[[int], None]
-RawItem = tuple[int, "bytes | dict[str, Any] | LineError"]
 _TAKEN = "already registered to another citizen"
-
-
-@dataclass(frozen=True)
-class LineError:
-    """Why one input line was rejected (field -> reason; never a value)."""
-
-    line: int
-    problems: dict[str, str]
-
-
-class Ready(NamedTuple):
-    """One validated, encrypted profile waiting to be written, as driver parameters (a tuple:
-    thousands cross the process boundary per batch)."""
-
-    line: int
-    citizen: uuid.UUID
-    dek: bytes
-    citizen_params: Any
-    index_params: list[Any]
-    unique_keys: list[tuple[str, bytes]]
-    pii: list[tuple[str, str]]  # (free-text field, stored findings JSON): types and counts only
-
-
-@dataclass(frozen=True)
-class WorkerState:
-    """What forked workers inherit: never pickled, never touching a database or the KEK provider."""
-
-    catalogue: Catalogue
-    indexer: Indexer
-    citizens: RowWriter
-    index: RowWriter
-    unique: frozenset[str]
-    intake: Intake
 
 
 @dataclass
@@ -103,116 +84,17 @@ class ImportResult:
     errors: list[LineError] = field(default_factory=list)
 
 
-def detect_format(path: Path) -> Format:
-    """JSON Lines for .jsonl/.ndjson/.json, CSV for .csv."""
-    suffix = path.suffix.lower()
-    if suffix in (".jsonl", ".ndjson", ".json"):
-        return "jsonl"
-    if suffix == ".csv":
-        return "csv"
-    raise ValidationFailed({"file": f"unknown format {suffix[:16]!r}: use .jsonl or .csv, or pass --format"})
-
-
-def file_digest(path: Path) -> str:
-    """SHA-256 of the file's bytes."""
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def count_lines(path: Path) -> int:
-    """Number of lines, for progress bars."""
-    with path.open("rb") as fh:
-        return sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 20), b""))
-
-
-def read_items(path: Path, fmt: Format) -> Iterator[RawItem]:
-    """Yield (line number, raw JSON line | CSV row | parse error). Blank lines are skipped."""
-    with path.open("rb") as fh:
-        if fmt == "jsonl":
-            for number, raw in enumerate(fh, start=1):
-                if raw.strip():
-                    yield number, raw
-            return
-        reader = csv.DictReader(io.TextIOWrapper(fh, encoding="utf-8", newline=""), strict=True)
-        try:
-            for row in reader:
-                line = reader.line_num
-                if None in row or any(v is None for v in row.values()):
-                    yield line, LineError(line, {"line": "wrong number of columns"})
-                    continue
-                yield line, {k: v for k, v in row.items() if v != ""}
-        except (csv.Error, UnicodeDecodeError) as exc:
-            line = reader.line_num
-            yield line, LineError(line, {"line": f"unreadable CSV ({exc.__class__.__name__})"})
-
-
-def _parse(number: int, raw: bytes | dict[str, Any] | LineError) -> dict[str, Any] | LineError:
-    if isinstance(raw, (dict, LineError)):
-        return raw
-    if len(raw) > MAX_LINE_BYTES:
-        return LineError(number, {"line": f"longer than {MAX_LINE_BYTES} bytes"})
-    try:
-        obj = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        return LineError(number, {"line": "not valid JSON"})
-    if not isinstance(obj, dict):
-        return LineError(number, {"line": "not a JSON object of field names to values"})
-    return obj
-
-
 # Set just before the pool forks (and for inline runs); never pickled.
 _WORKER: WorkerState | None = None
 
 
-def prepare_batch(
-    run: uuid.UUID, batch_no: int, items: list[RawItem], agency: str, now: datetime
-) -> list[Ready | LineError]:
-    """Validate and encrypt one batch (runs in a worker process, or inline)."""
+def prepare_batch(run: uuid.UUID, batch_no: int, items: list[RawItem], agency: str, now: datetime) -> PreparedBatch:
+    """Validate, screen, encrypt and encode one batch (runs in a worker process, or inline)."""
     assert _WORKER is not None, "worker state not initialised"
-    state = _WORKER
-    catalogue = state.catalogue
-    out: list[Ready | LineError] = []
-    for number, raw in items:
-        item = _parse(number, raw)
-        if isinstance(item, LineError):
-            out.append(item)
-            continue
-        try:
-            values = catalogue.validate(item, creating=True)
-            # Free text is screened on every write path, imports included (a refusal is a line error).
-            values, findings = state.intake.screen(values, own_values(values))
-        except ValidationFailed as exc:
-            out.append(LineError(number, exc.problems))
-            continue
-        citizen = import_citizen_id(run, batch_no, number)
-        dek = aead.new_key()
-        p = records.prepare(catalogue, state.indexer, citizen, dek, values, agency, now)
-        out.append(
-            Ready(
-                number,
-                citizen,
-                dek,
-                state.citizens.encode(p.citizen),
-                [state.index.encode(i) for i in p.index],
-                [(i["field"], i["digest"]) for i in p.index if i["field"] in state.unique],
-                [(f.field, f.stored()) for f in findings.values()],
-            )
-        )
-    return out
+    return prepare(_WORKER, run, batch_no, items, agency, now)
 
 
-def _first(params: Any) -> Any:
-    return params[0] if isinstance(params, tuple) else params["id"]
-
-
-def _index_key(params: Any) -> Any:
-    return (params[0], params[1]) if isinstance(params, tuple) else (params["field"], params["digest"])
-
-
-def _collect(job: AsyncResult[list[Ready | LineError]]) -> list[Ready | LineError]:
+def _collect(job: AsyncResult[PreparedBatch]) -> PreparedBatch:
     """A worker's result. A failure is re-raised without its message: multiprocessing puts the
     whole unsendable result (data keys included) into the text of its errors."""
     try:
@@ -240,7 +122,8 @@ class Importer:
         self.max_errors_kept = max_errors_kept
         self._unique = {s.name for s in profiles.catalogue.searchable if s.unique}
         self._actor = Actor("operator:import", "operator", "vault")
-        self._now = profiles.clock()
+        self._rows = ImportRows(profiles.engine.dialect)
+        self._deks = DekRows(profiles.dekstore)
 
     def run(self, path: Path, agency: str, fmt: Format | None = None, progress: Progress | None = None) -> ImportResult:
         """Import (or resume importing) ``path`` on behalf of ``agency``."""
@@ -250,20 +133,20 @@ class Importer:
         if result.already_done:
             return result
         global _WORKER  # noqa: PLW0603 - the one way to hand unpicklable state to forked workers
-        dialect = self.profiles.engine.dialect
-        _WORKER = self._state = WorkerState(
-            self.profiles.catalogue,
-            self.profiles.indexer,
-            RowWriter(citizens, dialect),
-            RowWriter(blind_index, dialect),
-            frozenset(self._unique),
-            self.profiles.pii,
-        )
+        svc = self.profiles
+        self._rows = ImportRows(svc.engine.dialect)
+        self._deks = DekRows(svc.dekstore)
+        _WORKER = WorkerState(svc.catalogue, svc.indexer, svc.pii, frozenset(self._unique), self._rows, self._deks)
         pool: Pool | None = None
+        # Everything alive now lives as long as the import: frozen, the collector stops re-scanning
+        # it (the PII detector alone is ~200,000 objects), here and in the forked workers, whose
+        # inherited pages the collector would otherwise touch and copy.
+        gc.freeze()
         try:
             if self.workers > 0:
-                if self.profiles.pii.free_text:
-                    self.profiles.pii.detector()  # built once here, inherited by the forked workers
+                if svc.pii.free_text:
+                    svc.pii.detector()  # built once here, inherited by the forked workers
+                    gc.freeze()
                 pool = multiprocessing.get_context("fork").Pool(self.workers)
             self._pump(result, self._batches(path, fmt, result), agency, pool, progress)
         finally:
@@ -271,6 +154,7 @@ class Importer:
                 pool.terminate()
                 pool.join()
             _WORKER = None
+            gc.unfreeze()
         with self.profiles.engine.begin() as conn:
             conn.execute(
                 update(import_runs)
@@ -326,9 +210,9 @@ class Importer:
         progress: Progress | None,
     ) -> None:
         """Keep a few batches in flight in the workers; commit them in order."""
-        now = self._now = self.profiles.clock()
+        now = self.profiles.clock()
         ahead = 2 * max(1, self.workers)
-        pending: deque[tuple[list[RawItem], AsyncResult[list[Ready | LineError]] | None]] = deque()
+        pending: deque[tuple[int, list[RawItem], AsyncResult[PreparedBatch] | None]] = deque()
         batch_no = result.batches_done
         # The batch in flight when an earlier attempt died may have stored its data keys without
         # its profiles, even when it was the run's very first batch (lines_done still 0): always
@@ -342,93 +226,94 @@ class Importer:
                     exhausted = True
                     break
                 args = (result.run_id, batch_no, items, agency, now)
-                pending.append((items, pool.apply_async(prepare_batch, args) if pool else None))
+                pending.append((batch_no, items, pool.apply_async(prepare_batch, args) if pool else None))
                 batch_no += 1
             if not pending:
                 break
-            items, job = pending.popleft()
-            prepared = (
-                _collect(job)
-                if job is not None
-                else prepare_batch(result.run_id, result.batches_done, items, agency, now)
-            )
+            number, items, job = pending.popleft()
+            prepared = _collect(job) if job is not None else prepare_batch(result.run_id, number, items, agency, now)
             self._commit(result, items[-1][0], prepared, drop_orphans=first)
             first = False
             if progress:
                 progress(len(items))
 
-    def _commit(self, result: ImportResult, last_line: int, batch: list[Ready | LineError], drop_orphans: bool) -> None:
+    def _commit(self, result: ImportResult, last_line: int, batch: PreparedBatch, drop_orphans: bool) -> None:
         svc = self.profiles
-        errors = [b for b in batch if isinstance(b, LineError)]
-        ready: list[Ready] = []
-        seen: dict[tuple[str, bytes], int] = {}
-        for item in batch:
-            if isinstance(item, LineError):
-                continue
-            keys = item.unique_keys
-            dup = next((k for k in keys if k in seen), None)
-            if dup is not None:
-                errors.append(LineError(item.line, {dup[0]: "duplicate of an earlier line in this file"}))
-                continue
-            seen.update(dict.fromkeys(keys, item.line))
-            ready.append(item)
+        errors = list(batch.errors)
         if drop_orphans:
-            svc.dekstore.destroy_many([r.citizen for r in ready])
-        svc.dekstore.store({DekRef(r.citizen, SLOT_PROFILE, 1): r.dek for r in ready})
+            svc.dekstore.destroy_many([uuid.UUID(c) for c in batch.ids])
+        # The keys commit first: a profile is never stored without its key. A crash in between
+        # leaves this batch's keys only, which the next attempt drops before redoing the batch.
+        self._deks.insert(batch.keys or self._deks.wrap(batch.deks, SLOT_PROFILE, 1, svc.clock()))
         try:
-            self._insert(result, last_line, ready, errors)
+            self._insert(result, last_line, batch, errors)
         except IntegrityError:
             # Some unique value is already registered. Find which (one indexed query per unique
             # field), reject those lines, and retry the rest as a batch; if a concurrent writer
             # still wins a race, fall back to one transaction per profile.
-            taken = self._registered(seen, result.run_id)
-            for r in ready:
-                if r.line in taken:
-                    svc.dekstore.destroy(r.citizen)
+            taken = self._registered({(f, d): line for f, d, line in batch.unique}, result.run_id)
+            gone = [uuid.UUID(c) for line, c in zip(batch.lines, batch.ids, strict=True) if line in taken]
+            svc.dekstore.destroy_many(gone)
             errors.extend(LineError(n, {f: why}) for n, (f, why) in taken.items())
-            ready = [r for r in ready if r.line not in taken]
+            batch = self._without(batch, gone)
             try:
-                self._insert(result, last_line, ready, errors)
+                self._insert(result, last_line, batch, errors)
             except IntegrityError:
-                self._insert_one_by_one(result, last_line, ready, errors)
+                self._insert_one_by_one(result, last_line, batch, errors)
         room = self.max_errors_kept - len(result.errors)
         if room > 0:
             result.errors.extend(sorted(errors, key=lambda e: e.line)[:room])
 
-    def _write(self, conn: Connection, ready: list[Ready]) -> None:
-        # Sorted by key, inserts walk each B-tree in order instead of jumping to random pages
-        # (blind-index digests are random by construction): measurably faster on SQLite.
-        self._state.citizens.write(conn, sorted((r.citizen_params for r in ready), key=_first))
-        self._state.index.write(conn, sorted((p for r in ready for p in r.index_params), key=_index_key))
-        pii_rows = [
-            {"citizen_id": r.citizen, "field": f, "findings": j, "scanned_at": self._now}
-            for r in ready
-            for f, j in r.pii
-        ]
-        if pii_rows:
-            conn.execute(pii_findings.insert(), pii_rows)
-        # One event per created profile, in the batch's transaction: no profile without its audit event.
-        self.profiles.audit.append(conn, self._actor, [Event("citizens.create", citizen_id=r.citizen) for r in ready])
+    def _without(self, batch: PreparedBatch, citizens: list[uuid.UUID]) -> PreparedBatch:
+        """The batch less some of its citizens (rejected after the database refused the batch)."""
+        rows = self._rows
+        drop = {rows.citizen_id(c) for c in citizens}
+        if not drop:
+            return batch
+        gone = {str(c) for c in citizens}
+        kept = [(line, c) for line, c in zip(batch.lines, batch.ids, strict=True) if c not in gone]
+        lines = {line for line, _ in kept}
+        return PreparedBatch(
+            [line for line, _ in kept],
+            [c for _, c in kept],
+            [r for r in batch.citizens if rows.citizens.value(r, "id") not in drop],
+            [r for r in batch.blind_index if rows.index.value(r, "citizen_id") not in drop],
+            [u for u in batch.unique if u[2] in lines],
+            [r for r in batch.keys if self._deks.owner(r) not in drop],
+            [d for d in batch.deks if d[0] not in citizens],
+            [r for r in batch.pii if rows.pii.value(r, "citizen_id") not in drop],
+            batch.errors,
+        )
 
-    def _insert(self, result: ImportResult, last_line: int, ready: list[Ready], errors: list[LineError]) -> None:
+    def _write(self, conn: Connection, batch: PreparedBatch) -> None:
+        rows = self._rows
+        rows.citizens.write(conn, batch.citizens)
+        rows.index.write(conn, batch.blind_index)
+        rows.pii.write(conn, batch.pii)
+        # One event per created profile, in the batch's transaction: no profile without its audit event.
+        self.profiles.audit.append(conn, self._actor, [Event("citizens.create", citizen_id=c) for c in batch.ids])
+
+    def _insert(self, result: ImportResult, last_line: int, batch: PreparedBatch, errors: list[LineError]) -> None:
         with self.profiles.engine.begin() as conn:
-            self._write(conn, ready)
-            self._checkpoint(conn, result, last_line, len(ready), len(errors))
+            self._write(conn, batch)
+            self._checkpoint(conn, result, last_line, len(batch.ids), len(errors))
 
     def _insert_one_by_one(
-        self, result: ImportResult, last_line: int, ready: list[Ready], errors: list[LineError]
+        self, result: ImportResult, last_line: int, batch: PreparedBatch, errors: list[LineError]
     ) -> None:
         svc = self.profiles
         accepted = 0
-        for r in ready:
+        everyone = [uuid.UUID(c) for c in batch.ids]
+        for line, citizen in zip(batch.lines, everyone, strict=True):
+            one = self._without(batch, [c for c in everyone if c != citizen])
             try:
                 with svc.engine.begin() as conn:
-                    self._write(conn, [r])
+                    self._write(conn, one)
                 accepted += 1
             except IntegrityError:
-                svc.dekstore.destroy(r.citizen)
+                svc.dekstore.destroy(citizen)
                 name = sorted(self._unique)[0] if self._unique else "fields"
-                errors.append(LineError(r.line, {name: _TAKEN}))
+                errors.append(LineError(line, {name: _TAKEN}))
         with svc.engine.begin() as conn:
             self._checkpoint(conn, result, last_line, accepted, len(errors))
 
@@ -465,6 +350,6 @@ class Importer:
                     )
                     for digest, owner in found:
                         same_run = owner.version == 8 and owner.bytes[:6] == run.bytes[:6]
-                        why = "duplicate of an earlier line in this file" if same_run else _TAKEN
+                        why = DUPLICATE if same_run else _TAKEN
                         taken[seen[(name, digest)]] = (name, why)
         return taken

@@ -24,7 +24,7 @@ from tests.support.importer_helpers import (
     write_lines,
 )
 from vault import demo, operations
-from vault.importer import MAX_LINE_BYTES, ImportResult, ImportWorkerError, LineError, RawItem, Ready
+from vault.importer import MAX_LINE_BYTES, ImportResult, ImportWorkerError, LineError, PreparedBatch, RawItem
 from vault.models import import_runs
 from vault.runtime import Vault
 
@@ -378,9 +378,7 @@ WORKER_SECRET = "Plonkington-worker-secret"
 _REAL_PREPARE = importer_module.prepare_batch
 
 
-def _failing_prepare(
-    run: uuid.UUID, batch_no: int, items: list[RawItem], agency: str, now: datetime
-) -> list[Ready | LineError]:
+def _failing_prepare(run: uuid.UUID, batch_no: int, items: list[RawItem], agency: str, now: datetime) -> PreparedBatch:
     """Stands in for vault.importer.prepare_batch in forked workers (module level, so picklable):
     the second batch fails with a message a careless error path would pass on."""
     if batch_no >= 1:
@@ -408,4 +406,23 @@ def test_worker_failure_is_reported_without_its_contents_and_resumable(
     assert (result.accepted, result.rejected) == (15, 0)
     for i in range(15):
         _only(vault, demo.profile(i)["national_id"])
+    _assert_no_orphan_keys(vault)
+
+
+def test_workers_wrap_data_keys_when_the_provider_allows_it(vault: Vault, tmp_path: Path) -> None:
+    """The local keyring's KEK is in process memory: the worker hands over wrapped key-store rows,
+    never a plaintext data key."""
+    assert vault.provider.wraps_in_forked_workers
+    path = write_lines(tmp_path / "people.jsonl", jsonl(demo.profile(i) for i in range(9)))
+    sent: list[PreparedBatch] = []
+
+    class Recording(Importer):
+        def _commit(self, result: ImportResult, last_line: int, batch: PreparedBatch, drop_orphans: bool) -> None:
+            sent.append(batch)
+            super()._commit(result, last_line, batch, drop_orphans)
+
+    result = Recording(vault.profiles, batch_size=4, workers=1).run(path, "civil-registry")
+
+    assert (result.accepted, len(sent)) == (9, 3)
+    assert all(b.deks == [] and len(b.keys) == len(b.ids) for b in sent)
     _assert_no_orphan_keys(vault)

@@ -1,0 +1,55 @@
+"""Bulk creation of data keys for imports: wrapped into ready rows, stored with one executemany.
+
+Split from :meth:`keys.dekstore.DekStore.store` so the two halves can run in different processes:
+when the KEK provider allows it (``wraps_in_forked_workers``: the KEK is in process memory, which a
+forked import worker inherits), the workers wrap the keys they generate and hand over only wrapped
+rows; otherwise (an HSM) the workers hand over plaintext keys over a local pipe and the parent
+process wraps them. Either way the parent alone writes the key store.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from keys.dekstore import DekStore, data_keys, wrap_aad
+from keys.rowcodec import RowCodec
+
+
+class DekRows:
+    """Wrap data keys into key-store rows (no database), and insert such rows."""
+
+    def __init__(self, store: DekStore) -> None:
+        self.store = store
+        self.codec = RowCodec(data_keys, store.engine.dialect)
+        self._owner = self.codec.converter("owner_id")
+        self._time = self.codec.converter("created_at")
+
+    @property
+    def in_workers(self) -> bool:
+        """Whether forked workers may wrap (the provider's KEK is in process memory)."""
+        return self.store.provider.wraps_in_forked_workers
+
+    def wrap(self, keys: Sequence[tuple[uuid.UUID, bytes]], slot: str, version: int, now: datetime) -> list[Any]:
+        """Rows for fresh data keys (owner, plaintext key) of one slot and version, wrapped under the
+        active KEK (one provider call for all of them)."""
+        if not keys:
+            return []
+        wrapped = self.store.provider.wrap_many([(dek, wrap_aad(owner, slot, version)) for owner, dek in keys])
+        stamp, to_owner, row = self._time(now), self._owner, self.codec.row
+        return [
+            row((to_owner(owner), slot, version, kek_version, blob, stamp))
+            for (owner, _), (kek_version, blob) in zip(keys, wrapped, strict=True)
+        ]
+
+    def owner(self, row: Any) -> Any:
+        """The owner id of a row, in the driver's form."""
+        return self.codec.value(row, "owner_id")
+
+    def insert(self, rows: Sequence[Any]) -> None:
+        """Store rows made by :meth:`wrap`, committed before returning."""
+        if rows:
+            with self.store.engine.begin() as conn:
+                self.codec.write(conn, rows)

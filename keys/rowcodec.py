@@ -1,0 +1,68 @@
+"""Driver parameters for bulk INSERTs, built from column values without a dict per row.
+
+:class:`keys.sqlstore.RowWriter` turns a dict per row into driver parameters. Bulk imports build
+hundreds of thousands of rows in forked worker processes; there even that dict and the per-value
+method calls showed in profiles. A :class:`RowCodec` hands out the per-column conversions once, so
+a caller converts only the columns that need it (a batch's single timestamp once per batch) and
+builds each row as a tuple in the table's column order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from operator import itemgetter
+from typing import Any
+
+from sqlalchemy import Connection, LargeBinary, Table, insert
+from sqlalchemy.engine import Dialect
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+class RowCodec:
+    """INSERT parameters for every column of one table, for one dialect."""
+
+    def __init__(self, table: Table, dialect: Dialect) -> None:
+        compiled = insert(table).compile(dialect=dialect)
+        self.sql = str(compiled)
+        self.positional = bool(compiled.positional)
+        self.columns = [c.name for c in table.columns]
+        self._position = {name: i for i, name in enumerate(self.columns)}
+        if self.positional and list(compiled.positiontup or []) != self.columns:
+            raise ValueError(f"{table.name}: INSERT parameters are not in column order")
+        self._procs: dict[str, Callable[[Any], Any] | None] = {
+            # bytes go to both drivers as they are (SQLAlchemy would wrap them in memoryviews,
+            # which cannot cross a process boundary)
+            c.name: None if isinstance(c.type, LargeBinary) else c.type.dialect_impl(dialect).bind_processor(dialect)
+            for c in table.columns
+        }
+
+    def converter(self, column: str) -> Callable[[Any], Any]:
+        """The conversion of one column's non-null Python values to driver values."""
+        proc = self._procs[column]
+        return _identity if proc is None else proc
+
+    def row(self, values: Sequence[Any]) -> Any:
+        """Driver parameters of one row from converted values in the table's column order."""
+        if self.positional:
+            return tuple(values)
+        return dict(zip(self.columns, values, strict=True))
+
+    def value(self, params: Any, column: str) -> Any:
+        """One column's driver value back out of a row's parameters."""
+        if self.positional:
+            return params[self._position[column]]
+        return params[column]
+
+    def key(self, *columns: str) -> Callable[[Any], Any]:
+        """A sort key picking ``columns`` out of rows' parameters (e.g. to insert in primary-key order)."""
+        if self.positional:
+            return itemgetter(*[self._position[c] for c in columns])
+        return itemgetter(*columns)
+
+    def write(self, conn: Connection, params: Sequence[Any]) -> None:
+        """executemany the rows in the caller's transaction."""
+        if params:
+            conn.exec_driver_sql(self.sql, list(params))
