@@ -151,7 +151,7 @@ class DekStore:
             ids = RawUuids(conn.dialect)
             for start in range(0, len(owners), 2000):
                 params = {"owners": [ids.param(o) for o in owners[start : start + 2000]]}
-                for stored, slot, version, kek_version, wrapped in conn.execute(_BY_OWNERS, params):
+                for stored, slot, version, kek_version, wrapped in conn.execute(_BY_OWNERS, params).all():
                     owner = ids.value(stored)
                     if (owner, slot, version) in wanted:
                         out[(owner, slot, version)] = unwrap(kek_version, bytes(wrapped), raw_aad(owner, slot, version))

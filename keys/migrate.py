@@ -19,12 +19,20 @@ def _config(script_location: str, version_table: str) -> Config:
     return cfg
 
 
-def upgrade(engine: Engine, script_location: str, version_table: str) -> None:
-    """Bring the schema behind ``engine`` to the newest revision."""
+def upgrade(engine: Engine, script_location: str, version_table: str, target: str = "head") -> None:
+    """Bring the schema behind ``engine`` to the newest revision (or ``target``)."""
     cfg = _config(script_location, version_table)
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
+        command.upgrade(cfg, target)
+
+
+def downgrade(engine: Engine, script_location: str, version_table: str, target: str) -> None:
+    """Take the schema behind ``engine`` back to revision ``target`` (tests of the migrations)."""
+    cfg = _config(script_location, version_table)
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, target)
 
 
 def is_current(engine: Engine, script_location: str, version_table: str) -> bool:

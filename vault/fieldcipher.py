@@ -25,7 +25,7 @@ from __future__ import annotations
 import functools
 import struct
 import uuid
-from collections.abc import Container, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from keys.aead import Aead
@@ -73,21 +73,18 @@ def split(blob: bytes) -> tuple[str, int, bytes]:
 Parsed = tuple[str, str, int, bytes]  # field, slot, DEK version, nonce||ciphertext||tag
 
 
-def open_parsed(citizen: bytes, deks: Mapping[tuple[str, int], bytes], fields: Sequence[Parsed]) -> dict[str, bytes]:
-    """Open several fields of one citizen (``citizen``: the id's 16 raw bytes), already split, with
-    one cipher per key they name (bulk reads: each header is parsed once). Any failure is
-    DecryptionFailed or KeyError."""
+def open_parsed(citizen: bytes, deks: Mapping[tuple[bytes, str, int], bytes], fields: Sequence[Parsed]) -> list[bytes]:
+    """Open several fields of one citizen (``citizen``: the id's 16 raw bytes), already split, in
+    their order; ``deks`` maps (citizen, slot, version) to data keys. Bulk reads: each header is
+    parsed once, one cipher per key. Any failure is DecryptionFailed or KeyError."""
+    if not fields:
+        return []
     head = _AAD_PREFIX + citizen
-    if len({(slot, version) for _, slot, version, _ in fields}) == 1:  # the usual case: one key
-        _, slot, version, _ = fields[0]
-        opened = Aead(deks[(slot, version)]).open_many(
-            [(body, head + _aad_tail(name, slot, version, FORMAT_V1)) for name, _, _, body in fields]
-        )
-        return {f[0]: value for f, value in zip(fields, opened, strict=True)}
-    out: dict[str, bytes] = {}
-    for name, slot, version, body in fields:
-        out[name] = Aead(deks[(slot, version)]).open(body, head + _aad_tail(name, slot, version, FORMAT_V1))
-    return out
+    _, slot, version, _ = fields[0]
+    items = [(body, head + _aad_tail(n, s, v, FORMAT_V1)) for n, s, v, body in fields]
+    if all(s == slot and v == version for _, s, v, _ in fields):  # the usual case: one key
+        return Aead(deks[(citizen, slot, version)]).open_many(items)
+    return [Aead(deks[(citizen, s, v)]).open(*item) for (_, s, v, _), item in zip(fields, items, strict=True)]
 
 
 class FieldCipher:
@@ -171,30 +168,35 @@ def unpack_record(record: bytes) -> dict[str, bytes]:
     return out
 
 
-def unpack_split(record: bytes, only: Container[str]) -> list[Parsed]:
-    """The fields in ``only`` of a stored record, each split as by :func:`split`, in one pass (bulk
-    reads). The whole record is checked; a malformed record or ciphertext is DecryptionFailed."""
+def unpack_split(record: bytes, only: Mapping[bytes, str]) -> list[Parsed]:
+    """The fields of a stored record named in ``only`` (UTF-8 name -> name), each split as by
+    :func:`split`, in one pass (bulk reads). The record's structure is checked whole (names strictly
+    ascending, as :func:`pack_record` writes them; lengths within the record); a malformed record or
+    ciphertext is DecryptionFailed. Names not asked for are compared as bytes, never decoded."""
     out: list[Parsed] = []
-    seen: set[str] = set()
-    pos, end = 0, len(record)
+    pos, end, last = 0, len(record), b""
+    length, header = _U32.unpack_from, _HEADER.unpack_from
     try:
         while pos < end:
-            n = record[pos]
-            name = record[pos + 1 : pos + 1 + n].decode("utf-8")
-            pos += 1 + n
-            (m,) = _U32.unpack_from(record, pos)
-            pos += 4
-            if pos + m > end or name in seen:
+            stop = pos + 1 + record[pos]
+            key = record[pos + 1 : stop]
+            if key <= last:
                 raise DecryptionFailed("malformed record")
-            seen.add(name)
-            if name in only:
+            last = key
+            (m,) = length(record, stop)
+            pos = stop + 4
+            following = pos + m
+            if following > end:
+                raise DecryptionFailed("malformed record")
+            name = only.get(key)
+            if name is not None:
                 if m < _HEADER.size:
                     raise DecryptionFailed("ciphertext too short")
-                fmt, slot, version = _HEADER.unpack_from(record, pos)
+                fmt, slot, version = header(record, pos)
                 if fmt != FORMAT_V1 or slot not in (b"P", b"H"):
                     raise DecryptionFailed("unknown ciphertext format")
-                out.append((name, "P" if slot == b"P" else "H", version, record[pos + _HEADER.size : pos + m]))
-            pos += m
-    except (struct.error, UnicodeDecodeError, IndexError):
+                out.append((name, "P" if slot == b"P" else "H", version, record[pos + _HEADER.size : following]))
+            pos = following
+    except (struct.error, IndexError):
         raise DecryptionFailed("malformed record") from None
     return out

@@ -17,6 +17,7 @@ from sqlalchemy import Engine, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from keys.aead import Mac, constant_time_equal
+from keys.sqlstore import writing
 from vault.audit.log import Actor, AuditLog, Event
 from vault.errors import Conflict, NotFound, ValidationFailed
 from vault.grants import cascade
@@ -77,7 +78,7 @@ class Registry:
         _check_code(code)
         _check_name(name)
         try:
-            with self.engine.begin() as conn:
+            with writing(self.engine) as conn:
                 conn.execute(insert(agencies).values(code=code, name=name, status="active", created_at=self._clock()))
                 self.audit.append(conn, actor, [Event("agencies.create", reason=f"agency {code}")])
         except IntegrityError:
@@ -102,7 +103,7 @@ class Registry:
         """Activate or retire an agency."""
         if status not in ("active", "retired"):
             raise ValidationFailed({"status": "must be active or retired"})
-        with self.engine.begin() as conn:
+        with writing(self.engine) as conn:
             if conn.execute(update(agencies).where(agencies.c.code == code).values(status=status)).rowcount != 1:
                 raise NotFound("no such agency")
             revoked = cascade.revoke(conn, "agency-retired", agency=code) if status == "retired" else 0
@@ -124,7 +125,7 @@ class Registry:
         _check_name(name)
         client_id = "cli_" + secrets.token_hex(12)
         secret = "cvs_" + secrets.token_urlsafe(32)
-        with self.engine.begin() as conn:
+        with writing(self.engine) as conn:
             conn.execute(
                 insert(clients).values(
                     client_id=client_id,
@@ -156,7 +157,7 @@ class Registry:
 
     def revoke_client(self, client_id: str, *, actor: Actor = OPERATOR) -> None:
         """Revoke a client: its secret stops working and its tokens are refused on next use."""
-        with self.engine.begin() as conn:
+        with writing(self.engine) as conn:
             if (
                 conn.execute(update(clients).where(clients.c.client_id == client_id).values(status="revoked")).rowcount
                 != 1
@@ -193,7 +194,7 @@ class Registry:
             raise ValidationFailed({"subject": "must be 1-256 characters of letters, digits and @._:|-"})
         self._require_active_agency(agency)
         try:
-            with self.engine.begin() as conn:
+            with writing(self.engine) as conn:
                 conn.execute(
                     insert(role_assignments).values(subject=subject, agency=agency, role=role, created_at=self._clock())
                 )
@@ -206,7 +207,7 @@ class Registry:
 
     def unassign(self, subject: str, agency: str, role: str, *, actor: Actor = OPERATOR) -> None:
         """Remove a role; effective on the subject's next request, in every process."""
-        with self.engine.begin() as conn:
+        with writing(self.engine) as conn:
             result = conn.execute(
                 delete(role_assignments).where(
                     role_assignments.c.subject == subject,

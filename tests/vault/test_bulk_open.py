@@ -23,30 +23,32 @@ def _record() -> tuple[uuid.UUID, bytes, bytes]:
 def test_unpack_split_matches_unpack_then_split() -> None:
     _, _, record = _record()
     whole = unpack_record(record)
-    parsed = unpack_split(record, {"income", "given_name"})
+    parsed = unpack_split(record, {b"income": "income", b"given_name": "given_name"})
     assert parsed == [(n, *split(whole[n])) for n in sorted(whole) if n in {"income", "given_name"}]
     assert {(slot, version) for _, slot, version, _ in parsed} == {("P", 3)}
 
 
 def test_open_parsed_round_trip_and_binding() -> None:
     citizen, dek, record = _record()
-    parsed = unpack_split(record, set(VALUES))
-    assert open_parsed(citizen.bytes, {("P", 3): dek}, parsed) == VALUES
+    parsed = unpack_split(record, {n.encode(): n for n in VALUES})
+    keys = {(citizen.bytes, "P", 3): dek}
+    assert dict(zip([p[0] for p in parsed], open_parsed(citizen.bytes, keys, parsed), strict=True)) == VALUES
     with pytest.raises(DecryptionFailed):  # the same ciphertext under another citizen's id
-        open_parsed(uuid.uuid4().bytes, {("P", 3): dek}, parsed)
+        other = uuid.uuid4().bytes
+        open_parsed(other, {(other, "P", 3): dek}, parsed)
     income = next(p for p in parsed if p[0] == "income")
     renamed = [("given_name", *income[1:])]  # a value moved to another field
     with pytest.raises(DecryptionFailed):
-        open_parsed(citizen.bytes, {("P", 3): dek}, renamed)
+        open_parsed(citizen.bytes, keys, renamed)
     with pytest.raises(KeyError):  # a key version the caller does not hold
-        open_parsed(citizen.bytes, {("P", 2): dek}, parsed)
+        open_parsed(citizen.bytes, {(citizen.bytes, "P", 2): dek}, parsed)
 
 
 @pytest.mark.parametrize("cut", [1, 5, 30, -1])
 def test_truncated_records_are_refused(cut: int) -> None:
     _, _, record = _record()
     with pytest.raises(DecryptionFailed):
-        unpack_split(record[:cut], set(VALUES))
+        unpack_split(record[:cut], {n.encode(): n for n in VALUES})
     with pytest.raises(DecryptionFailed):
         unpack_record(record[:cut])
 
@@ -56,9 +58,9 @@ def test_unknown_format_and_duplicate_fields_are_refused() -> None:
     sealed = FieldCipher(citizen, dek, SLOT_PROFILE, 1).encrypt_many({"income": b"1"})
     bad = {"income": b"\x02" + sealed["income"][1:]}
     with pytest.raises(DecryptionFailed):
-        unpack_split(pack_record(bad), {"income"})
+        unpack_split(pack_record(bad), {b"income": "income"})
     twice = pack_record(sealed) * 2
     with pytest.raises(DecryptionFailed):
-        unpack_split(twice, {"income"})
+        unpack_split(twice, {b"income": "income"})
     with pytest.raises(DecryptionFailed):
         unpack_record(twice)

@@ -27,7 +27,7 @@ from sqlalchemy.exc import DBAPIError
 
 from keys.aead import Mac, constant_time_equal
 from keys.audit_signing import AuditSigner
-from keys.sqlstore import RowWriter
+from keys.sqlstore import RowWriter, writing
 from vault.audit import chain
 from vault.audit.tables import audit_checkpoints, audit_events, audit_head
 from vault.errors import AuditUnavailable
@@ -173,7 +173,7 @@ class AuditLog:
 
     def ensure_head(self) -> None:
         """Create the head record of an empty log (init)."""
-        with self.engine.begin() as conn:
+        with writing(self.engine) as conn:
             if conn.scalar(select(audit_head.c.id).where(audit_head.c.id == 1)) is None:
                 if conn.scalar(select(audit_events.c.seq).limit(1)) is not None:
                     raise AuditUnavailable("audit events exist but the head record is missing")
@@ -251,7 +251,7 @@ class AuditLog:
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
         """A transaction for work that must be audited together with its event."""
-        with self.engine.begin() as conn:
+        with writing(self.engine) as conn:
             yield conn
 
     def record(self, actor: Actor, *events: Event) -> list[int]:
@@ -262,7 +262,7 @@ class AuditLog:
     def checkpoint(self) -> Checkpoint:
         """Sign the current head now (no-op when the newest checkpoint already covers it)."""
         try:
-            with self.engine.begin() as conn:
+            with writing(self.engine) as conn:
                 row = conn.execute(
                     update(audit_head)
                     .where(audit_head.c.id == 1)

@@ -12,7 +12,8 @@ from vault.models import metadata
 audit_events = Table(
     "audit_events",
     metadata,
-    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    # On SQLite, INTEGER PRIMARY KEY makes `seq` the rowid: no separate index to write (v0006).
+    Column("seq", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=False),
     Column("ts", String(32), nullable=False),
     Column("actor", String(256), nullable=False),
     Column("role", String(32), nullable=False),

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Column, Connection, Engine, Index, Integer, String, Table, Text, insert, select, update
 
 from keys.signing import SigningKeyring
+from keys.sqlstore import writing
 from vault.audit.log import Actor, AuditLog, Event, iso
 from vault.consent import receipts
 from vault.errors import Conflict, NotFound, ValidationFailed
@@ -133,7 +134,7 @@ class ConsentService:
         if problems:
             raise ValidationFailed(problems)
         expiry = iso(expires_at) if expires_at else None
-        with self.engine.begin() as conn:
+        with writing(self.engine) as conn:
             status = conn.scalar(select(citizens.c.status).where(citizens.c.id == uuid.UUID(citizen_id)))
             if status != "active":
                 raise NotFound("no such citizen")
@@ -188,7 +189,7 @@ class ConsentService:
     def withdraw(self, citizen_id: str, consent_id: str, *, actor: Actor) -> Consent:
         """Withdraw with one call: a new version, and every grant resting on it revoked, atomically."""
         now = self._clock()
-        with self.engine.begin() as conn:
+        with writing(self.engine) as conn:
             row = conn.execute(
                 select(consents).where(consents.c.id == consent_id, consents.c.citizen_id == citizen_id)
             ).one_or_none()

@@ -24,6 +24,7 @@ from functools import partial
 from sqlalchemy import Connection, Engine, insert, select, update
 
 from keys.signing import SigningKeyring
+from keys.sqlstore import writing
 from vault.audit.log import Actor, AuditLog, Event, iso
 from vault.catalogue import Value
 from vault.consent.service import ConsentService
@@ -114,7 +115,7 @@ class GrantService:
         ids = sorted(set(req.citizen_ids))
         categories = self._categories(req.fields)
         grant_id = str(uuid.uuid4())
-        with self.engine.begin() as conn:
+        with writing(self.engine) as conn:
             found = {
                 str(r.id)
                 for r in conn.execute(
@@ -199,7 +200,7 @@ class GrantService:
 
     def revoke(self, actor: Actor, grant_id: str) -> Grant:
         """Revoke one of the actor's agency's grants."""
-        with self.engine.begin() as conn:
+        with writing(self.engine) as conn:
             row = conn.execute(
                 select(grants.c.status).where(grants.c.id == grant_id, grants.c.agency == actor.agency)
             ).one_or_none()
@@ -260,7 +261,7 @@ class GrantService:
             "max_uses": grant.max_uses,
             "case_ref": grant.case_ref,
         }
-        with self.engine.begin() as conn:
+        with writing(self.engine) as conn:
             changed = conn.execute(
                 update(grants)
                 .where(grants.c.id == grant_id, grants.c.status == "pending")
@@ -295,7 +296,7 @@ class GrantService:
         self, actor: Actor, grant_id: str, after: str | None, limit: int, event: Event
     ) -> tuple[Grant, list[tuple[str, dict[str, Value] | None]], str | None]:
         now = self._clock()
-        with self.engine.begin() as conn:
+        with writing(self.engine) as conn:
             spent = conn.execute(
                 update(grants)
                 .where(
@@ -373,7 +374,7 @@ class GrantService:
 
     def _why_not(self, grant_id: str, agency: str, now: datetime) -> VaultError:
         """Why a grant could not be spent: the precise reason, and expiry or exhaustion recorded."""
-        with self.engine.begin() as conn:
+        with writing(self.engine) as conn:
             row = conn.execute(select(grants).where(grants.c.id == grant_id, grants.c.agency == agency)).one_or_none()
             if row is None:
                 return NotFound("no such grant")

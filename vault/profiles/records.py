@@ -6,7 +6,7 @@ import functools
 import json
 import logging
 import uuid
-from collections.abc import Container, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -242,7 +242,7 @@ def aware(value: datetime) -> datetime:
 
 
 def open_records(
-    catalogue: Catalogue, dekstore: DekStore, stored: Iterable[tuple[bytes, bytes]], only: Container[str]
+    catalogue: Catalogue, dekstore: DekStore, stored: Iterable[tuple[bytes, bytes]], only: Iterable[str]
 ) -> dict[bytes, dict[str, Value] | None]:
     """Decrypt the fields in ``only`` of many stored records, given as (citizen id's 16 raw bytes,
     record), with one key-store round trip per 2,000 citizens (bulk grant reads). A citizen whose
@@ -250,9 +250,10 @@ def open_records(
     result: dict[bytes, dict[str, Value] | None] = {}
     parsed: list[tuple[bytes, list[Parsed]]] = []
     wanted: set[RawRef] = set()
+    names = {name.encode(): name for name in only}
     for c, record in stored:
         try:
-            fields = unpack_split(record, only)
+            fields = unpack_split(record, names)
         except KeyLayerError:
             _refused(c, "DecryptionFailed")
             result[c] = None
@@ -269,11 +270,11 @@ def open_records(
                 deks.update(dekstore.get_raw({ref}))
             except KeyLayerError:
                 continue
-    specs = catalogue.fields
+    decoders = {name: catalogue.fields[name].decode for name in names.values()}
     for c, fields in parsed:
         try:
-            keys = {(slot, version): deks[(c, slot, version)] for _, slot, version, _ in fields}
-            result[c] = {name: specs[name].decode(raw) for name, raw in open_parsed(c, keys, fields).items()}
+            opened = open_parsed(c, deks, fields)
+            result[c] = {f[0]: decoders[f[0]](raw) for f, raw in zip(fields, opened, strict=True)}
         except (KeyLayerError, KeyError, UnicodeDecodeError, ValueError) as exc:
             _refused(c, type(exc).__name__)
             result[c] = None

@@ -13,7 +13,7 @@ from sqlalchemy import Connection, Engine, bindparam, delete, select, text
 from sqlalchemy.exc import IntegrityError
 
 from keys.dekstore import DekRef, DekStore
-from keys.sqlstore import RawUuids
+from keys.sqlstore import RawUuids, writing
 from vault.audit.log import Actor, AuditLog, Event
 from vault.catalogue import Catalogue, Value
 from vault.errors import AuditUnavailable, CannotDecrypt, Conflict, NotFound, ValidationFailed, VaultError
@@ -100,7 +100,7 @@ class ProfileService:
         dek = self.dekstore.create([ref])[ref]
         prepared = records.prepare(self.catalogue, self.indexer, citizen, dek, values, agency, self.clock())
         try:
-            with self.engine.begin() as conn:
+            with writing(self.engine) as conn:
                 records.insert_prepared(conn, [prepared])
                 self.pii.store(conn, citizen, values, findings, self.clock())
                 self.audit.append(conn, actor, [Event("citizens.create", citizen_id=citizen, fields=sorted(values))])
@@ -141,7 +141,7 @@ class ProfileService:
         with self._failures_audited(actor, event):
             if fields is not None:
                 self.catalogue.check_names(list(fields))
-            with self.engine.begin() as conn:
+            with writing(self.engine) as conn:
                 row = conn.execute(
                     select(citizens.c.status, citizens.c.record, citizens.c.provenance).where(citizens.c.id == citizen)
                 ).one_or_none()
@@ -171,9 +171,9 @@ class ProfileService:
         stored: list[tuple[bytes, bytes]] = []
         keys = list(raw)
         for start in range(0, len(keys), 2000):
-            rows = conn.execute(_RECORDS, {"ids": [ids.param(k) for k in keys[start : start + 2000]]})
+            rows = conn.execute(_RECORDS, {"ids": [ids.param(k) for k in keys[start : start + 2000]]}).all()
             stored.extend((ids.value(cid), bytes(record)) for cid, status, record in rows if status == "active")
-        opened = records.open_records(self.catalogue, self.dekstore, stored, frozenset(fields))
+        opened = records.open_records(self.catalogue, self.dekstore, stored, set(fields))
         return {c: opened.get(k) for k, c in raw.items()}
 
     # -- lookup -----------------------------------------------------------------------------
@@ -221,7 +221,7 @@ class ProfileService:
         self._check_unique(values, exclude=citizen)
         now = self.clock()
         try:
-            with self.engine.begin() as conn:
+            with writing(self.engine) as conn:
                 row = records.lock_citizen(conn, citizen, now)
                 sealed = records.unpack(citizen, row.record)
                 prov = records.decode_provenance(row.provenance)
@@ -275,7 +275,7 @@ class ProfileService:
         self.dekstore.destroy(citizen, SLOT_PROFILE, above_version=int(current))
         new_ref = DekRef(citizen, SLOT_PROFILE, new_version)
         new_dek = self.dekstore.create([new_ref])[new_ref]
-        with self.engine.begin() as conn:
+        with writing(self.engine) as conn:
             row = records.lock_citizen(conn, citizen, self.clock())
             if row.dek_version != current:
                 raise Conflict("dek_version")
@@ -311,7 +311,7 @@ class ProfileService:
             self.audit.record(actor, Event("citizens.erase", citizen_id=citizen, reason="already-erased"))
             return self._finish_erasure(citizen, [], {}, already=True)
         self.dekstore.destroy(citizen, SLOT_HOLD)  # a hold key existing now is left over from a crash
-        with self.engine.begin() as conn:
+        with writing(self.engine) as conn:
             row = records.lock_citizen(conn, citizen, now)
             sealed = records.unpack(citizen, row.record)
             prov = records.decode_provenance(row.provenance)

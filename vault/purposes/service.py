@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import Column, Connection, Engine, Integer, String, Table, Text, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from keys.sqlstore import writing
 from vault.audit.log import Actor, AuditLog, Event, iso
 from vault.catalogue import Catalogue
 from vault.errors import Conflict, NotFound, ValidationFailed
@@ -120,7 +121,7 @@ class PurposeService:
             "active",
         )
         try:
-            with self.engine.begin() as conn:
+            with writing(self.engine) as conn:
                 conn.execute(
                     insert(purposes).values(
                         code=code,
@@ -159,7 +160,7 @@ class PurposeService:
 
     def retire(self, code: str, *, actor: Actor) -> Purpose:
         """Retire a purpose: every grant for it is revoked in the same transaction."""
-        with self.engine.begin() as conn:
+        with writing(self.engine) as conn:
             if conn.execute(update(purposes).where(purposes.c.code == code).values(status="retired")).rowcount != 1:
                 raise NotFound("no such purpose")
             revoked = cascade.revoke(conn, "purpose-retired", purpose=code)
