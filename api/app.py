@@ -51,6 +51,7 @@ def create_app(settings: AppSettings, vault: Vault | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        vault.background_checkpoints()
         settle_heap()
         yield
         vault.close()

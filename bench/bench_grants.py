@@ -226,7 +226,8 @@ def main() -> None:
     demo_seconds = time.perf_counter() - began
     settings = AppSettings(data_dir=data)
     vault = open_vault(settings)
-    settle_heap()  # as the server does at start-up
+    vault.background_checkpoints()  # as the server does at start-up
+    settle_heap()
     procs: list[subprocess.Popen[bytes]] = []
     try:
         with vault.data_engine.connect() as conn:

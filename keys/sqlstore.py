@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import uuid
 import weakref
@@ -14,12 +15,16 @@ from typing import Any
 from sqlalchemy import Connection, Engine, LargeBinary, Table, create_engine, event, insert
 from sqlalchemy.engine import Dialect, make_url
 
+log = logging.getLogger(__name__)
 
-def make_engine(url: str, *, secure_delete: bool = False) -> Engine:
+
+def make_engine(url: str, *, secure_delete: bool = False, autocheckpoint: int = 1000) -> Engine:
     """An engine for ``url``; SQLite gets WAL, a busy timeout and (optionally) secure_delete.
 
     ``secure_delete`` overwrites deleted content with zeros, so a destroyed data key does not
-    linger in free pages of the key store.
+    linger in free pages of the key store. ``autocheckpoint``: WAL pages after which a committing
+    writer folds the WAL into the database file itself (SQLite's default is 1,000); a process
+    running a :class:`Checkpointer` raises it so that work (and its fsyncs) leaves the request path.
     """
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
@@ -38,6 +43,7 @@ def make_engine(url: str, *, secure_delete: bool = False) -> Engine:
         cur.execute("PRAGMA busy_timeout=30000")
         # 64 MiB page cache: blind-index inserts land on random pages (HMAC keys).
         cur.execute("PRAGMA cache_size=-65536")
+        cur.execute(f"PRAGMA wal_autocheckpoint={int(autocheckpoint)}")
         if secure_delete:
             cur.execute("PRAGMA secure_delete=ON")
         cur.close()
@@ -62,6 +68,45 @@ def writing(engine: Engine) -> Iterator[Connection]:
         return
     with gate, engine.begin() as conn:
         yield conn
+
+
+class Checkpointer:
+    """Folds an SQLite database's WAL into its main file from a background thread.
+
+    Without it, the writer whose commit takes the WAL past ``wal_autocheckpoint`` pages copies the
+    WAL into the database and fsyncs both, inside its own request: 10-15 µs per audit event on bulk
+    grant reads, and the slowest single reads. A PASSIVE checkpoint never blocks readers or writers,
+    and the sqlite3 module releases the GIL while it runs, so on a second core it costs requests
+    nothing. The engine's own ``autocheckpoint`` stays as a backstop if this thread falls behind.
+    """
+
+    def __init__(self, engine: Engine, interval: float = 0.2) -> None:
+        self._engine = engine
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Start the thread (no-op for PostgreSQL or when running)."""
+        if is_sqlite(self._engine) and self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, name="sqlite-checkpointer", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the thread and wait for it."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                with self._engine.connect() as conn:
+                    conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+            except Exception:  # a failed pass is retried; the engine's autocheckpoint is the backstop
+                log.warning("background WAL checkpoint failed", exc_info=True)
 
 
 def is_sqlite(engine: Engine) -> bool:

@@ -11,9 +11,15 @@ DATA_SCRIPTS = "vault:migrations"
 DATA_VERSION_TABLE = "cv_data_version"
 
 
+# WAL pages before a committing writer checkpoints by itself (SQLite's default: 1,000). The server
+# checkpoints in the background (vault.runtime.Vault.background_checkpoints), so this is a backstop
+# that bounds the WAL (about 32 MiB) in processes without one.
+AUTOCHECKPOINT_PAGES = 8000
+
+
 def data_engine(url: str) -> Engine:
     """Engine for the data store."""
-    return make_engine(url)
+    return make_engine(url, autocheckpoint=AUTOCHECKPOINT_PAGES)
 
 
 def upgrade(engine: Engine) -> None:

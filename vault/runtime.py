@@ -16,7 +16,7 @@ from keys.errors import KeyLayerError
 from keys.local import LocalKeyProvider
 from keys.provider import KeyProvider
 from keys.signing import SigningKeyring
-from keys.sqlstore import make_engine
+from keys.sqlstore import Checkpointer, make_engine
 from vault import db
 from vault.audit.log import AuditLog
 from vault.catalogue import Catalogue
@@ -58,9 +58,21 @@ class Vault:
     consents: ConsentService
     grants: GrantService
     warnings: list[str] = field(default_factory=list)
+    _checkpointer: Checkpointer | None = field(default=None, repr=False)
+
+    def background_checkpoints(self) -> Checkpointer:
+        """Start folding the data store's WAL into its file from a background thread (the server,
+        long-running benchmarks); stopped by :meth:`close`."""
+        if self._checkpointer is None:
+            self._checkpointer = Checkpointer(self.data_engine)
+            self._checkpointer.start()
+        return self._checkpointer
 
     def close(self) -> None:
         """Release database connections."""
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
+            self._checkpointer = None
         self.data_engine.dispose()
         self.key_engine.dispose()
 
