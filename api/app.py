@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 
 from api import errors
 from api.middleware import Hygiene
@@ -81,10 +80,6 @@ def create_app(settings: AppSettings, vault: Vault | None = None) -> FastAPI:
     ):
         app.include_router(router)
 
-    @app.middleware("http")
-    async def request_state(request: Request, call_next: Any) -> Any:
-        request.state.request_id = request.scope.get("state", {}).get("request_id")
-        return await call_next(request)
-
+    # request.state reads scope["state"], where Hygiene puts the request id.
     app.add_middleware(Hygiene, max_body_bytes=settings.max_body_bytes)
     return app

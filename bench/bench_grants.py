@@ -1,15 +1,14 @@
 """Grant benchmarks: reading through access grants, in-process and over HTTP (SQLite, loopback).
 
-Run: .venv/bin/python -m bench.bench_grants [--citizens 10000] [--requests 3000] [--concurrency 32]
-     [--runs 3] [--deadline 20] [--sweep 1,8] [--bulk 10000] [--page 5000] [--profile] [--big-pool]
+Run: .venv/bin/python -m bench.bench_grants [--citizens 10000] [--seconds 10] [--concurrency 32]
+     [--runs 3] [--sweep 1,8] [--bulk 10000] [--page 5000] [--profile] [--big-pool]
 
 * Single-citizen read: `GET /v1/grants/{id}/data` of a grant of 5 fields of one citizen (purpose
   tax-assessment, legal obligation; max_uses 1,000,000) against a bare FastAPI endpoint doing one
-  SQLite read, both under uvicorn (1 worker), loaded with a bounded httpx async load generator in
-  the same run: successful requests/s (median of runs), p50 and p99 over all runs (failed requests
-  included: that is what a client waits), failures, and the ratio. A run stops taking new requests
-  after ``--requests`` or ``--deadline`` seconds, whichever comes first, so a stalled server cannot
-  hold the benchmark for long; ``--sweep`` adds one short run at each lower concurrency.
+  SQLite read, both under uvicorn (1 worker), loaded by wrk (bench/wrk.py: closed loop,
+  ``--concurrency`` connections, ``--seconds`` per run) in the same run: successful requests/s,
+  p50 and p99 (medians of runs; every response counts, failed ones too), failures, and the ratio.
+  ``--sweep`` adds one run at each lower concurrency.
 * Bulk read: one grant over ``--bulk`` citizens, every page read (``--page`` per call, each call one
   use and one audit event per citizen): records/s in-process through `vault.grants.read` (median of
   runs) and over HTTP (median of runs). ``--profile`` (or a missed target) adds a cProfile of one
@@ -25,7 +24,6 @@ and every actor invented.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import cProfile
 import io
 import os
@@ -36,7 +34,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -44,7 +41,8 @@ from sqlalchemy import select
 
 from api.security import issuing
 from api.settings import AppSettings
-from bench.bench_api import BARE_APP, _pct, _port, _wait
+from bench import wrk
+from bench.bench_api import BARE_APP, _port, _wait
 from bench.common import machine, median
 from vault.audit.log import Actor
 from vault.grants.service import GrantRequest
@@ -70,66 +68,6 @@ def _bigger(url, **kw):
 sqlstore.create_engine = _bigger
 from api.asgi import app
 """
-
-
-@dataclass
-class Load:
-    """One bounded load run."""
-
-    elapsed: float
-    ok: int = 0
-    latencies: list[float] = field(default_factory=list)
-    failures: dict[str, int] = field(default_factory=dict)
-    samples: dict[str, str] = field(default_factory=dict)  # first response body per failure kind
-
-    @property
-    def rate(self) -> float:
-        """Successful requests per second."""
-        return self.ok / self.elapsed
-
-
-async def _load(
-    url: str, headers: dict[str, str], total: int, concurrency: int, deadline: float, timeout: float
-) -> Load:
-    run = Load(0.0)
-    queue = iter(range(total))
-    async with httpx.AsyncClient(headers=headers, timeout=timeout) as client:
-        start = time.perf_counter()
-        stop = start + deadline
-
-        async def worker() -> None:
-            for _ in queue:
-                if time.perf_counter() > stop:
-                    return
-                sent = time.perf_counter()
-                try:
-                    response = await client.get(url)
-                    outcome, body = str(response.status_code), response.text
-                except httpx.HTTPError as exc:
-                    outcome, body = type(exc).__name__, str(exc)
-                run.latencies.append(time.perf_counter() - sent)
-                if outcome == "200":
-                    run.ok += 1
-                else:
-                    run.failures[outcome] = run.failures.get(outcome, 0) + 1
-                    run.samples.setdefault(outcome, " ".join(body.split())[:160])
-
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        run.elapsed = time.perf_counter() - start
-    return run
-
-
-def _drain(url: str, headers: dict[str, str], limit: float = 120.0) -> None:
-    """Wait until the server answers a request promptly again (stalled requests have finished)."""
-    end = time.monotonic() + limit
-    while time.monotonic() < end:
-        try:
-            sent = time.perf_counter()
-            if httpx.get(url, headers=headers, timeout=5).status_code == 200 and time.perf_counter() - sent < 1:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(1)
 
 
 def read_all(vault: Vault, grant_id: str, page: int) -> int:
@@ -176,19 +114,12 @@ def _spawn(cmd: list[str], cwd: Path, env: dict[str, str], log: Path | None = No
         return subprocess.Popen(cmd, cwd=cwd, env=env, start_new_session=True, stdout=sink, stderr=sink)
 
 
-def _row(label: str, runs: list[Load]) -> str:
-    lat = [x for r in runs for x in r.latencies]
-    sent = sum(r.ok for r in runs) + sum(sum(r.failures.values()) for r in runs)
-    kinds: dict[str, int] = {}
-    for r in runs:
-        for k, v in r.failures.items():
-            kinds[k] = kinds.get(k, 0) + v
-    failed = sum(kinds.values())
-    detail = f"{failed:,} of {sent:,}" + (
-        f" ({', '.join(f'{k}: {v}' for k, v in sorted(kinds.items()))})" if failed else ""
-    )
+def _row(label: str, runs: list[wrk.WrkRun]) -> str:
+    requests = sum(r.requests for r in runs)
+    failed = sum(r.failed for r in runs)
     return (
-        f"| {label} | {median([r.rate for r in runs]):,.0f} | {_pct(lat, 0.5):.1f} | {_pct(lat, 0.99):.1f} | {detail} |"
+        f"| {label} | {median([r.ok_per_s for r in runs]):,.0f} | {median([r.p50_ms for r in runs]):.1f} | "
+        f"{median([r.p99_ms for r in runs]):.1f} (worst {max(r.p99_ms for r in runs):.1f}) | {failed:,} of {requests:,} |"
     )
 
 
@@ -196,12 +127,11 @@ def main() -> None:
     """Run and print figures (markdown)."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--citizens", type=int, default=10_000)
-    parser.add_argument("--requests", type=int, default=3000, help="per run, at most")
+    parser.add_argument("--seconds", type=float, default=10.0, help="per load run")
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--deadline", type=float, default=20.0, help="seconds per run before no new request starts")
-    parser.add_argument("--timeout", type=float, default=40.0, help="client timeout per request, seconds")
-    parser.add_argument("--sweep", default="1,8", help="extra grant-read concurrencies, one short run each")
+    parser.add_argument("--timeout", type=int, default=30, help="client timeout per request, seconds")
+    parser.add_argument("--sweep", default="1,8", help="extra grant-read concurrencies, one run each")
     parser.add_argument("--bulk", type=int, default=10_000)
     parser.add_argument("--page", type=int, default=5000)
     parser.add_argument("--profile", action="store_true", help="cProfile one in-process bulk read")
@@ -275,16 +205,13 @@ def main() -> None:
                 if n != len(ids):
                     raise RuntimeError(f"HTTP bulk read returned {n} records, expected {len(ids)}")
 
-        def load(url: str, hdrs: dict[str, str], total: int, concurrency: int) -> Load:
-            return asyncio.run(_load(url, hdrs, total, concurrency, args.deadline, args.timeout))
+        def load(url: str, hdrs: dict[str, str], connections: int) -> wrk.WrkRun:
+            return wrk.run(url, hdrs, connections, args.seconds, args.timeout)
 
-        bare = [load(bare_url, {}, args.requests, args.concurrency) for _ in range(args.runs)]
-        swept = {c: load(single_url, headers, min(args.requests, 300), c) for c in sweep}
-        grant: list[Load] = []
-        for _ in range(args.runs):
-            grant.append(load(single_url, headers, args.requests, args.concurrency))
-            _drain(single_url, headers)
-        big: list[Load] = []
+        bare = [load(bare_url, {}, args.concurrency) for _ in range(args.runs)]
+        swept = {c: load(single_url, headers, c) for c in sweep}
+        grant = [load(single_url, headers, args.concurrency) for _ in range(args.runs)]
+        big: list[wrk.WrkRun] = []
         if args.big_pool:
             (root / "big_pool_app.py").write_text(BIG_POOL_APP)
             procs.append(
@@ -296,7 +223,7 @@ def main() -> None:
             )
             _wait(f"http://127.0.0.1:{pport}/healthz")
             big_url = f"http://127.0.0.1:{pport}/v1/grants/{single.id}/data"
-            big = [load(big_url, headers, args.requests, args.concurrency) for _ in range(args.runs)]
+            big = [load(big_url, headers, args.concurrency) for _ in range(args.runs)]
 
         # -- report --------------------------------------------------------------------------
         print(f"command: .venv/bin/python -m bench.bench_grants {' '.join(sys.argv[1:])}".strip())
@@ -307,16 +234,17 @@ def main() -> None:
             f"whole benchmark: {time.perf_counter() - began:.0f} s"
         )
         print(
-            f"\nSingle-citizen grant read, 5 fields: {args.concurrency} connections, up to {args.requests:,} requests "
-            f"or {args.deadline:.0f} s per run, {args.runs} runs\n"
+            f"\nSingle-citizen grant read, 5 fields: wrk, 1 thread, {args.concurrency} connections, "
+            f"{args.seconds:.0f} s per run, {args.runs} runs\n"
         )
         print(
-            f"| endpoint | successful requests/s (median of {args.runs}) | p50 ms | p99 ms | failed |\n|---|---|---|---|---|"
+            f"| endpoint | successful requests/s (median of {args.runs}) | p50 ms (median) | p99 ms (median) | "
+            "failed |\n|---|---|---|---|---|"
         )
         print(_row(f"`GET /v1/grants/{{id}}/data`, {args.concurrency} connections", grant))
         print(_row(f"bare FastAPI endpoint, one SQLite read, {args.concurrency} connections", bare))
         for c, run in swept.items():
-            print(_row(f"`GET /v1/grants/{{id}}/data`, {c} connection(s), 1 run of {min(args.requests, 300)}", [run]))
+            print(_row(f"`GET /v1/grants/{{id}}/data`, {c} connection(s), 1 run", [run]))
         if big:
             print(_row(f"diagnostic: same, server with a 100-connection pool, {args.concurrency} connections", big))
         logged = server_log.read_text(errors="replace")
@@ -324,11 +252,8 @@ def main() -> None:
             f"\nvault server log: {logged.count('database is locked')} 'database is locked', "
             f"{logged.count('QueuePool limit')} 'QueuePool limit ... reached, connection timed out'"
         )
-        samples = {k: v for r in [*grant, *bare, *swept.values(), *big] for k, v in r.samples.items()}
-        for kind, body in sorted(samples.items()):
-            print(f"\nfirst failed response, {kind}: {body}")
-        ratio = median([r.rate for r in grant]) / median([r.rate for r in bare])
-        p99 = _pct([x for r in grant for x in r.latencies], 0.99)
+        ratio = median([r.ok_per_s for r in grant]) / median([r.ok_per_s for r in bare])
+        p99 = median([r.p99_ms for r in grant])
         print(
             f"\nratio grant / bare: {ratio:.2f} (target >= {RATIO_TARGET}: {'met' if ratio >= RATIO_TARGET else 'MISSED'}); "
             f"grant p99 {p99:.1f} ms at {args.concurrency} connections (target <= {P99_TARGET_MS:.0f} ms: "

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy import Engine, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from keys.aead import Mac, constant_time_equal
@@ -230,19 +230,24 @@ class Registry:
     def holds(self, subject: str, agency: str, role: str) -> bool:
         """Does ``subject`` hold ``role`` in ``agency`` right now (and is the agency active)?"""
         with self.engine.connect() as conn:
-            found = conn.execute(
-                select(role_assignments.c.role).where(
-                    role_assignments.c.subject == subject,
-                    role_assignments.c.agency == agency,
-                    role_assignments.c.role == role,
-                )
-            ).first()
-            if found is None:
-                return False
-            if agency == OPERATOR_AGENCY:
-                return True
-            status = conn.scalar(select(agencies.c.status).where(agencies.c.code == agency))
-        return status == "active"
+            row = conn.execute(_HOLDS, {"subject": subject, "agency": agency, "role": role}).first()
+        if row is None:
+            return False
+        return agency == OPERATOR_AGENCY or row.status == "active"
+
+
+# One statement per request (every authenticated call checks its role live): the assignment and
+# its agency's status, built once.
+_HOLDS = (
+    select(role_assignments.c.role, agencies.c.status)
+    .select_from(role_assignments.outerjoin(agencies, agencies.c.code == role_assignments.c.agency))
+    .where(
+        role_assignments.c.subject == bindparam("subject"),
+        role_assignments.c.agency == bindparam("agency"),
+        role_assignments.c.role == bindparam("role"),
+    )
+    .limit(1)
+)
 
 
 def _check_code(code: str) -> None:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, insert, select, update
 from sqlalchemy.exc import DBAPIError
 
 from keys.aead import Mac, constant_time_equal
@@ -33,6 +33,17 @@ from vault.audit.tables import audit_checkpoints, audit_events, audit_head
 from vault.errors import AuditUnavailable
 
 OUTCOMES = ("allowed", "denied", "failed")
+
+# The two head statements of every append, built once.
+_RESERVE = (
+    update(audit_head)
+    .where(audit_head.c.id == 1)
+    .values(count=audit_head.c.count + bindparam("n"))
+    .returning(audit_head.c.count, audit_head.c.head_hash, audit_head.c.mac, audit_head.c.cp_count, audit_head.c.cp_ts)
+)
+_MOVE_HEAD = (
+    update(audit_head).where(audit_head.c.id == 1).values(head_hash=bindparam("new_hash"), mac=bindparam("new_mac"))
+)
 
 
 def iso(moment: datetime) -> str:
@@ -200,14 +211,7 @@ class AuditLog:
 
     def _append(self, conn: Connection, actor: Actor, events: Sequence[Event]) -> list[int]:
         n = len(events)
-        row = conn.execute(
-            update(audit_head)
-            .where(audit_head.c.id == 1)
-            .values(count=audit_head.c.count + n)
-            .returning(
-                audit_head.c.count, audit_head.c.head_hash, audit_head.c.mac, audit_head.c.cp_count, audit_head.c.cp_ts
-            )
-        ).one_or_none()
+        row = conn.execute(_RESERVE, {"n": n}).one_or_none()
         if row is None:
             raise AuditUnavailable("the audit head record is missing")
         first = int(row._mapping["count"]) - n + 1
@@ -229,7 +233,10 @@ class AuditLog:
             cp_count = last
             head_values |= {"cp_count": last, "cp_ts": ts}
         head_values["mac"] = self.head_mac(last, prev, cp_count)
-        conn.execute(update(audit_head).where(audit_head.c.id == 1).values(**head_values))
+        if len(head_values) == 2:
+            conn.execute(_MOVE_HEAD, {"new_hash": head_values["head_hash"], "new_mac": head_values["mac"]})
+        else:
+            conn.execute(update(audit_head).where(audit_head.c.id == 1).values(**head_values))
         return list(range(first, last + 1))
 
     def _checkpoint_stale(self, cp_ts: str, now: datetime) -> bool:

@@ -21,7 +21,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, insert, select, update
 
 from keys.signing import SigningKeyring
 from keys.sqlstore import writing
@@ -39,6 +39,27 @@ from vault.purposes.service import Purpose, PurposeService
 __all__ = ["Grant", "GrantRequest", "GrantService"]
 
 TYP = "access-grant+jwt"
+
+# The statements of a grant read, built once (building them cost as much as running them).
+_SPEND = (
+    update(grants)
+    .where(
+        grants.c.id == bindparam("grant_id"),
+        grants.c.agency == bindparam("b_agency"),
+        grants.c.status == "active",
+        grants.c.uses < grants.c.max_uses,
+        grants.c.expires_at > bindparam("now"),
+    )
+    .values(uses=grants.c.uses + 1)
+    .returning(grants)
+)
+_AGENCY_STATUS = select(agencies.c.status).where(agencies.c.code == bindparam("code"))
+_PAGE = (  # citizen ids are canonical text, so every id sorts after ""
+    select(grant_citizens.c.citizen_id)
+    .where(grant_citizens.c.grant_id == bindparam("grant_id"), grant_citizens.c.citizen_id > bindparam("after"))
+    .order_by(grant_citizens.c.citizen_id)
+    .limit(bindparam("limit"))
+)
 MAX_CITIZENS = 100_000
 MAX_DURATION = timedelta(days=366)
 
@@ -298,16 +319,7 @@ class GrantService:
         now = self._clock()
         with writing(self.engine) as conn:
             spent = conn.execute(
-                update(grants)
-                .where(
-                    grants.c.id == grant_id,
-                    grants.c.agency == actor.agency,
-                    grants.c.status == "active",
-                    grants.c.uses < grants.c.max_uses,
-                    grants.c.expires_at > iso(now),
-                )
-                .values(uses=grants.c.uses + 1)
-                .returning(grants)
+                _SPEND, {"grant_id": grant_id, "b_agency": actor.agency, "now": iso(now)}
             ).one_or_none()
             if spent is not None:
                 return self._read_spent(conn, actor, grant_from_row(spent), after, limit, event, now)
@@ -327,13 +339,10 @@ class GrantService:
     ) -> tuple[Grant, list[tuple[str, dict[str, Value] | None]], str | None]:
         """The rest of a read, in the transaction that spent the use."""
         purpose = self.purposes.get(grant.purpose, conn)
-        agency_status = conn.scalar(select(agencies.c.status).where(agencies.c.code == grant.agency))
+        agency_status = conn.scalar(_AGENCY_STATUS, {"code": grant.agency})
         if purpose.status != "active" or agency_status != "active" or grant.agency not in purpose.agencies:
             raise Refused("basis-lapsed", "the purpose or agency was retired")
-        query = select(grant_citizens.c.citizen_id).where(grant_citizens.c.grant_id == grant.id)
-        if after is not None:
-            query = query.where(grant_citizens.c.citizen_id > after)
-        page = list(conn.scalars(query.order_by(grant_citizens.c.citizen_id).limit(limit + 1)))
+        page = list(conn.scalars(_PAGE, {"grant_id": grant.id, "after": after or "", "limit": limit + 1}))
         more = len(page) > limit
         page = page[:limit]
         if grant.lawful_basis == "consent":

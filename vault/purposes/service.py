@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Column, Connection, Engine, Integer, String, Table, Text, insert, select, update
+from sqlalchemy import Column, Connection, Engine, Integer, String, Table, Text, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from keys.sqlstore import writing
@@ -148,12 +148,11 @@ class PurposeService:
     def get(self, code: str, conn: Connection | None = None) -> Purpose:
         """One purpose; NotFound when unknown. Pass ``conn`` inside a transaction: a second pooled
         connection taken while holding SQLite's write lock can starve the pool under load."""
-        query = select(purposes).where(purposes.c.code == code)
         if conn is not None:
-            row = conn.execute(query).one_or_none()
+            row = conn.execute(_BY_CODE, {"code": code}).one_or_none()
         else:
             with self.engine.connect() as own:
-                row = own.execute(query).one_or_none()
+                row = own.execute(_BY_CODE, {"code": code}).one_or_none()
         if row is None:
             raise NotFound("no such purpose")
         return _purpose(row)
@@ -182,3 +181,6 @@ class PurposeService:
             }
             for p in self.all()
         ]
+
+
+_BY_CODE = select(purposes).where(purposes.c.code == bindparam("code"))  # every grant read: built once
