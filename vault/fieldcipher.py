@@ -112,6 +112,16 @@ class FieldCipher:
         sealed = self._aead.seal_many([(plaintexts[n], head + _aad_tail(n, slot, version, FORMAT_V1)) for n in names])
         return {n: self._header + s for n, s in zip(names, sealed, strict=True)}
 
+    def seal_record(self, plaintexts: Mapping[str, bytes]) -> bytes:
+        """:func:`pack_record` of :meth:`encrypt_many`, in one pass (bulk imports)."""
+        head, slot, version, header = self._aad_head, self.slot, self.dek_version, self._header
+        names = sorted(plaintexts)
+        sealed = self._aead.seal_many([(plaintexts[n], head + _aad_tail(n, slot, version, FORMAT_V1)) for n in names])
+        size = len(header)
+        return b"".join(
+            [_name_prefix(n) + _U32.pack(size + len(s)) + header + s for n, s in zip(names, sealed, strict=True)]
+        )
+
     def decrypt(self, field: str, blob: bytes) -> bytes:
         """Open one field value; every failure is DecryptionFailed."""
         header = read_header(blob)

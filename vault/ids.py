@@ -34,7 +34,22 @@ def import_citizen_id(run: uuid.UUID, batch: int, line: int) -> uuid.UUID:
     is a hash of (run, line): ids of one batch are not in line order, so an id says nothing about
     where in the file (which may be sorted by name or national id) the line stood.
     """
-    tail = hashlib.sha256(run.bytes + line.to_bytes(8, "big")).digest()[:6]
-    # The version nibble overwrites the top of the batch counter (batches < 2**28).
-    raw = bytearray(run.bytes[:6] + struct.pack(">I", batch) + tail)
-    return _with_version(raw, 8)
+    return ImportIds(run, batch)(line)
+
+
+class ImportIds:
+    """:func:`import_citizen_id` for the lines of one batch, with the per-batch part done once."""
+
+    __slots__ = ("_head", "_run")
+
+    def __init__(self, run: uuid.UUID, batch: int) -> None:
+        self._run = run.bytes
+        # The version nibble and the variant bits overwrite bits of the batch counter (as
+        # _with_version does; batches < 2**28).
+        head = bytearray(self._run[:6] + struct.pack(">I", batch))
+        head[6] = (head[6] & 0x0F) | (8 << 4)
+        head[8] = (head[8] & 0x3F) | 0x80
+        self._head = bytes(head)
+
+    def __call__(self, line: int) -> uuid.UUID:
+        return uuid.UUID(bytes=self._head + hashlib.sha256(self._run + line.to_bytes(8, "big")).digest()[:6])

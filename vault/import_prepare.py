@@ -12,7 +12,7 @@ parent wraps them.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -25,7 +25,7 @@ from keys.rowcodec import RowCodec
 from vault.catalogue import Catalogue
 from vault.errors import ValidationFailed
 from vault.fieldcipher import SLOT_PROFILE
-from vault.ids import import_citizen_id
+from vault.ids import ImportIds
 from vault.import_source import LineError, RawItem, parse_item
 from vault.models import blind_index, citizens
 from vault.pii.intake import Intake, own_values
@@ -79,7 +79,7 @@ class PreparedBatch(NamedTuple):
 
 
 def prepare(
-    state: WorkerState, run: uuid.UUID, batch_no: int, items: list[RawItem], agency: str, now: datetime
+    state: WorkerState, run: uuid.UUID, batch_no: int, items: Sequence[RawItem], agency: str, now: datetime
 ) -> PreparedBatch:
     """Validate, screen and encrypt one batch; duplicates of a unique value inside the batch are
     rejected here (the database rejects those registered by earlier batches or other imports)."""
@@ -95,6 +95,7 @@ def prepare(
     pii_rows: list[Any] = []
     errors: list[LineError] = []
     seen: set[tuple[str, bytes]] = set()
+    citizen_id = ImportIds(run, batch_no)
     for number, raw in items:
         item = parse_item(number, raw)
         if isinstance(item, LineError):
@@ -107,7 +108,7 @@ def prepare(
         except ValidationFailed as exc:
             errors.append(LineError(number, exc.problems))
             continue
-        citizen = import_citizen_id(run, batch_no, number)
+        citizen = citizen_id(number)
         dek = aead.new_key()
         p = records.prepare(catalogue, indexer, citizen, dek, values, agency, now)
         mine = [(i["field"], i["digest"]) for i in p.index if i["field"] in unique]

@@ -6,15 +6,16 @@ import csv
 import hashlib
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import IO, Any, Literal, NamedTuple
 
 from vault.errors import ValidationFailed
 
 Format = Literal["jsonl", "csv"]
 MAX_LINE_BYTES = 1_000_000
+_BLOCK = 1 << 22  # bytes read at a time when finding where batches begin
 
 
 @dataclass(frozen=True)
@@ -87,3 +88,80 @@ def parse_item(number: int, raw: bytes | dict[str, Any] | LineError) -> dict[str
     if not isinstance(obj, dict):
         return LineError(number, {"line": "not a JSON object of field names to values"})
     return obj
+
+
+class Span(NamedTuple):
+    """Lines ``first``..``last`` of a JSON Lines file, at bytes [start, end): a batch that an import
+    worker reads from the file itself, so the writer process only finds where batches begin."""
+
+    path: str
+    start: int
+    end: int
+    first: int
+    last: int
+
+
+def _line_ends(fh: IO[bytes]) -> Iterator[int]:
+    """The offset just past each line (its newline, or the end of a last line without one)."""
+    base = 0
+    tail = False
+    for block in iter(lambda: fh.read(_BLOCK), b""):
+        pos = 0
+        find = block.find
+        while (nl := find(b"\n", pos)) >= 0:
+            pos = nl + 1
+            yield base + pos
+        base += len(block)
+        tail = pos < len(block)
+    if tail:
+        yield base
+
+
+def jsonl_spans(path: Path, size: int, after_line: int = 0) -> Iterator[Span]:
+    """The lines after ``after_line`` of a JSON Lines file, ``size`` lines a batch (blank ones included)."""
+    name = str(path)
+    start = prev_end = number = 0
+    first: int | None = None
+    with path.open("rb") as fh:
+        for number, end in enumerate(_line_ends(fh), start=1):
+            if number > after_line:
+                if first is None:
+                    start, first = prev_end, number
+                if number - first + 1 == size:
+                    yield Span(name, start, end, first, number)
+                    first = None
+            prev_end = end
+    if first is not None:
+        yield Span(name, start, prev_end, first, number)
+
+
+def read_span(span: Span) -> list[RawItem]:
+    """(line number, raw line) of a span's non-blank lines, as :func:`read_items` yields them."""
+    with open(span.path, "rb") as fh:
+        fh.seek(span.start)
+        data = fh.read(span.end - span.start)
+    items: list[RawItem] = []
+    pos, size, find = 0, len(data), data.find
+    for number in range(span.first, span.last + 1):
+        nl = find(b"\n", pos)
+        stop = size if nl < 0 else nl + 1
+        raw = data[pos:stop]
+        if raw.strip():
+            items.append((number, raw))
+        pos = stop
+    return items
+
+
+Batch = Span | Sequence[RawItem]  # what a worker is given: a span of a JSON Lines file, or CSV rows
+
+
+def batch_items(batch: Batch) -> Sequence[RawItem]:
+    """The items of a batch (a span is read from the file)."""
+    return read_span(batch) if isinstance(batch, Span) else batch
+
+
+def batch_extent(batch: Batch) -> tuple[int, int]:
+    """(last line number, how many lines) of a non-empty batch: the checkpoint and the progress."""
+    if isinstance(batch, Span):
+        return batch.last, batch.last - batch.first + 1
+    return batch[-1][0], len(batch)

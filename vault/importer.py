@@ -21,6 +21,7 @@ import gc
 import logging
 import multiprocessing
 import os
+import pickle
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -39,12 +40,17 @@ from vault.fieldcipher import SLOT_PROFILE
 from vault.import_prepare import DUPLICATE, ImportRows, PreparedBatch, WorkerState, prepare
 from vault.import_source import (
     MAX_LINE_BYTES,
+    Batch,
     Format,
     LineError,
     RawItem,
+    Span,
+    batch_extent,
+    batch_items,
     count_lines,
     detect_format,
     file_digest,
+    jsonl_spans,
     read_items,
 )
 from vault.models import blind_index, import_runs
@@ -52,6 +58,7 @@ from vault.profiles.service import ProfileService
 
 __all__ = [
     "MAX_LINE_BYTES",
+    "Batch",
     "Format",
     "ImportResult",
     "ImportWorkerError",
@@ -59,6 +66,7 @@ __all__ = [
     "LineError",
     "PreparedBatch",
     "RawItem",
+    "Span",
     "count_lines",
     "detect_format",
     "file_digest",
@@ -88,17 +96,26 @@ class ImportResult:
 _WORKER: WorkerState | None = None
 
 
-def prepare_batch(run: uuid.UUID, batch_no: int, items: list[RawItem], agency: str, now: datetime) -> PreparedBatch:
-    """Validate, screen, encrypt and encode one batch (runs in a worker process, or inline)."""
+def prepare_batch(run: uuid.UUID, batch_no: int, items: Batch, agency: str, now: datetime) -> PreparedBatch:
+    """Read (a JSON Lines span), validate, screen, encrypt and encode one batch (runs in a worker
+    process, or inline)."""
     assert _WORKER is not None, "worker state not initialised"
-    return prepare(_WORKER, run, batch_no, items, agency, now)
+    return prepare(_WORKER, run, batch_no, batch_items(items), agency, now)
 
 
-def _collect(job: AsyncResult[PreparedBatch]) -> PreparedBatch:
+def _prepare_in_worker(run: uuid.UUID, batch_no: int, items: Batch, agency: str, now: datetime) -> bytes:
+    """:func:`prepare_batch` in a worker, its result pickled there. The pool's result thread then
+    only moves bytes; unpickling thousands of rows there would hold this process's GIL while the
+    writer, which releases it on every row SQLite inserts, waits to get it back."""
+    return pickle.dumps(prepare_batch(run, batch_no, items, agency, now), protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _collect(job: AsyncResult[bytes]) -> PreparedBatch:
     """A worker's result. A failure is re-raised without its message: multiprocessing puts the
     whole unsendable result (data keys included) into the text of its errors."""
     try:
-        return job.get()
+        batch: PreparedBatch = pickle.loads(job.get())  # noqa: S301 - from our own forked worker (the pool unpickles anyway)
+        return batch
     except Exception as exc:
         log.error("import worker failed", extra={"cause": type(exc).__name__})
         raise ImportWorkerError(
@@ -189,7 +206,10 @@ class Importer:
             )
         return ImportResult(run_id)
 
-    def _batches(self, path: Path, fmt: Format, result: ImportResult) -> Iterator[list[RawItem]]:
+    def _batches(self, path: Path, fmt: Format, result: ImportResult) -> Iterator[Batch]:
+        if fmt == "jsonl":  # the workers read their lines themselves; here only where batches begin
+            yield from jsonl_spans(path, self.batch_size, result.resumed_from_line)
+            return
         batch: list[RawItem] = []
         for number, raw in read_items(path, fmt):
             if number <= result.resumed_from_line:
@@ -204,7 +224,7 @@ class Importer:
     def _pump(
         self,
         result: ImportResult,
-        batches: Iterator[list[RawItem]],
+        batches: Iterator[Batch],
         agency: str,
         pool: Pool | None,
         progress: Progress | None,
@@ -212,7 +232,7 @@ class Importer:
         """Keep a few batches in flight in the workers; commit them in order."""
         now = self.profiles.clock()
         ahead = 2 * max(1, self.workers)
-        pending: deque[tuple[int, list[RawItem], AsyncResult[PreparedBatch] | None]] = deque()
+        pending: deque[tuple[int, Batch, AsyncResult[bytes] | None]] = deque()
         batch_no = result.batches_done
         # The batch in flight when an earlier attempt died may have stored its data keys without
         # its profiles, even when it was the run's very first batch (lines_done still 0): always
@@ -226,16 +246,17 @@ class Importer:
                     exhausted = True
                     break
                 args = (result.run_id, batch_no, items, agency, now)
-                pending.append((batch_no, items, pool.apply_async(prepare_batch, args) if pool else None))
+                pending.append((batch_no, items, pool.apply_async(_prepare_in_worker, args) if pool else None))
                 batch_no += 1
             if not pending:
                 break
             number, items, job = pending.popleft()
             prepared = _collect(job) if job is not None else prepare_batch(result.run_id, number, items, agency, now)
-            self._commit(result, items[-1][0], prepared, drop_orphans=first)
+            last_line, lines = batch_extent(items)
+            self._commit(result, last_line, prepared, drop_orphans=first)
             first = False
             if progress:
-                progress(len(items))
+                progress(lines)
 
     def _commit(self, result: ImportResult, last_line: int, batch: PreparedBatch, drop_orphans: bool) -> None:
         svc = self.profiles
@@ -291,7 +312,7 @@ class Importer:
         rows.index.write(conn, batch.blind_index)
         rows.pii.write(conn, batch.pii)
         # One event per created profile, in the batch's transaction: no profile without its audit event.
-        self.profiles.audit.append(conn, self._actor, [Event("citizens.create", citizen_id=c) for c in batch.ids])
+        self.profiles.audit.append(conn, self._actor, [Event("citizens.create", "allowed", c) for c in batch.ids])
 
     def _insert(self, result: ImportResult, last_line: int, batch: PreparedBatch, errors: list[LineError]) -> None:
         with self.profiles.engine.begin() as conn:

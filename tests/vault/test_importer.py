@@ -24,7 +24,8 @@ from tests.support.importer_helpers import (
     write_lines,
 )
 from vault import demo, operations
-from vault.importer import MAX_LINE_BYTES, ImportResult, ImportWorkerError, LineError, PreparedBatch, RawItem
+from vault.ids import ImportIds, import_citizen_id
+from vault.importer import MAX_LINE_BYTES, Batch, ImportResult, ImportWorkerError, LineError, PreparedBatch
 from vault.models import import_runs
 from vault.runtime import Vault
 
@@ -378,7 +379,7 @@ WORKER_SECRET = "Plonkington-worker-secret"
 _REAL_PREPARE = importer_module.prepare_batch
 
 
-def _failing_prepare(run: uuid.UUID, batch_no: int, items: list[RawItem], agency: str, now: datetime) -> PreparedBatch:
+def _failing_prepare(run: uuid.UUID, batch_no: int, items: Batch, agency: str, now: datetime) -> PreparedBatch:
     """Stands in for vault.importer.prepare_batch in forked workers (module level, so picklable):
     the second batch fails with a message a careless error path would pass on."""
     if batch_no >= 1:
@@ -426,3 +427,16 @@ def test_workers_wrap_data_keys_when_the_provider_allows_it(vault: Vault, tmp_pa
     assert (result.accepted, len(sent)) == (9, 3)
     assert all(b.deks == [] and len(b.keys) == len(b.ids) for b in sent)
     _assert_no_orphan_keys(vault)
+
+
+def test_import_citizen_ids_are_stable() -> None:
+    """Resuming relies on the same (run, batch, line) giving the same id in every version: frozen."""
+    run = uuid.UUID("0192f3a4-5b6c-7d8e-9fa0-b1c2d3e4f506")
+    cases = ((0, 1), (7, 35001), (2**28 - 1, 10**12))
+    assert [str(import_citizen_id(run, b, line)) for b, line in cases] == [
+        "0192f3a4-5b6c-8000-8000-26c0325d29f1",
+        "0192f3a4-5b6c-8000-8007-ef553294034c",
+        "0192f3a4-5b6c-8fff-bfff-89e06f1c6e5c",
+    ]
+    ids = ImportIds(run, 7)
+    assert [ids(line) for line in (1, 35001)] == [import_citizen_id(run, 7, line) for line in (1, 35001)]

@@ -52,9 +52,14 @@ class FieldFindings:
 
     def stored(self) -> str:
         """The JSON kept in pii_findings: types, counts, scores and the action; nothing else."""
+        if not self.found and not self.forbidden and self.action == "none":
+            return _NOTHING_FOUND  # most texts (bulk imports: one per profile)
         return json.dumps(
             {"entities": self.found, "forbidden": list(self.forbidden), "action": self.action}, separators=(",", ":")
         )
+
+
+_NOTHING_FOUND = json.dumps({"entities": {}, "forbidden": [], "action": "none"}, separators=(",", ":"))
 
 
 def own_values(values: Mapping[str, Value | None]) -> list[tuple[str, str]]:
@@ -63,10 +68,14 @@ def own_values(values: Mapping[str, Value | None]) -> list[tuple[str, str]]:
 
 
 def _default_detector(model: str | None) -> Callable[[], Detector]:
-    def build() -> Detector:
-        from vault.pii.engine import shared_detector  # noqa: PLC0415  (Presidio loads on first use)
+    built: list[Detector] = []
 
-        return shared_detector(model)
+    def build() -> Detector:
+        if not built:  # the process-wide detector, looked up once (screening runs per imported profile)
+            from vault.pii.engine import shared_detector  # noqa: PLC0415  (Presidio loads on first use)
+
+            built.append(shared_detector(model))
+        return built[0]
 
     return build
 
@@ -106,7 +115,7 @@ class Intake:
                 continue
             entities = self._detector().scan(text, own_pairs)
             rule = self.catalogue.fields[name].pii
-            bad = tuple(sorted({e.type for e in entities} & set(rule.forbidden)))
+            bad = tuple(sorted({e.type for e in entities} & set(rule.forbidden))) if entities else ()
             action = "none"
             if bad:
                 if rule.action == "refuse":

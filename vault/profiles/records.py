@@ -130,16 +130,14 @@ def prepare(
     now: datetime,
 ) -> PreparedProfile:
     """Encrypt a validated profile under its DEK (version 1) into rows."""
-    cipher = FieldCipher(citizen, dek, SLOT_PROFILE, 1)
     fields = catalogue.fields
-    sealed = cipher.encrypt_many({n: fields[n].encode(v) for n, v in values.items() if v is not None})
-    provenance = _stamp(agency, now) + _names_json(tuple(sorted(sealed))) + "]]"
+    plaintexts = {n: fields[n].encode(v) for n, v in values.items() if v is not None}
     row = {
         "id": citizen,
         "status": "active",
         "dek_version": 1,
-        "record": pack_record(sealed),
-        "provenance": provenance,
+        "record": FieldCipher(citizen, dek, SLOT_PROFILE, 1).seal_record(plaintexts),
+        "provenance": _provenance(agency, now, tuple(sorted(plaintexts))),
         "created_at": now,
         "updated_at": now,
         "erased_at": None,
@@ -147,15 +145,11 @@ def prepare(
     return PreparedProfile(row, indexer.rows(citizen, values))
 
 
-@functools.lru_cache(maxsize=64)
-def _stamp(agency: str, now: datetime) -> str:
-    """Start of the provenance JSON shared by a whole import batch (see encode_provenance)."""
-    return "[" + json.dumps([agency, now.isoformat(), None], separators=(",", ":"))[:-1] + ","
-
-
 @functools.lru_cache(maxsize=1024)
-def _names_json(names: tuple[str, ...]) -> str:
-    return json.dumps(list(names), separators=(",", ":"))
+def _provenance(agency: str, now: datetime, names: tuple[str, ...]) -> str:
+    """The provenance JSON of a new profile (see encode_provenance): one group, and the same text
+    for a whole import batch with the same fields (one string, sent and stored many times)."""
+    return json.dumps([[agency, now.isoformat(), None, list(names)]], separators=(",", ":"))
 
 
 def insert_prepared(conn: Connection, batch: list[PreparedProfile]) -> None:
