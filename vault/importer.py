@@ -53,6 +53,7 @@ from vault.import_source import (
     jsonl_spans,
     read_items,
 )
+from vault.import_wal import ImportWriter
 from vault.models import blind_index, import_runs
 from vault.profiles.service import ProfileService
 
@@ -141,6 +142,7 @@ class Importer:
         self._actor = Actor("operator:import", "operator", "vault")
         self._rows = ImportRows(profiles.engine.dialect)
         self._deks = DekRows(profiles.dekstore)
+        self._writer = ImportWriter(profiles.engine)
 
     def run(self, path: Path, agency: str, fmt: Format | None = None, progress: Progress | None = None) -> ImportResult:
         """Import (or resume importing) ``path`` on behalf of ``agency``."""
@@ -165,7 +167,8 @@ class Importer:
                     svc.pii.detector()  # built once here, inherited by the forked workers
                     gc.freeze()
                 pool = multiprocessing.get_context("fork").Pool(self.workers)
-            self._pump(result, self._batches(path, fmt, result), agency, pool, progress)
+            with ImportWriter(svc.engine) as self._writer:
+                self._pump(result, self._batches(path, fmt, result), agency, pool, progress)
         finally:
             if pool is not None:
                 pool.terminate()
@@ -315,7 +318,7 @@ class Importer:
         self.profiles.audit.append(conn, self._actor, [Event("citizens.create", "allowed", c) for c in batch.ids])
 
     def _insert(self, result: ImportResult, last_line: int, batch: PreparedBatch, errors: list[LineError]) -> None:
-        with self.profiles.engine.begin() as conn:
+        with self._writer.transaction() as conn:
             self._write(conn, batch)
             self._checkpoint(conn, result, last_line, len(batch.ids), len(errors))
 
