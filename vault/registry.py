@@ -17,7 +17,7 @@ from sqlalchemy import Engine, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from keys.aead import Mac, constant_time_equal
-from keys.sqlstore import writing
+from keys.sqlstore import Prepared, writing
 from vault.audit.log import Actor, AuditLog, Event
 from vault.errors import Conflict, NotFound, ValidationFailed
 from vault.grants import cascade
@@ -230,15 +230,15 @@ class Registry:
     def holds(self, subject: str, agency: str, role: str) -> bool:
         """Does ``subject`` hold ``role`` in ``agency`` right now (and is the agency active)?"""
         with self.engine.connect() as conn:
-            row = conn.execute(_HOLDS, {"subject": subject, "agency": agency, "role": role}).first()
+            row = _HOLDS.first(conn, {"subject": subject, "agency": agency, "role": role})
         if row is None:
             return False
         return agency == OPERATOR_AGENCY or row.status == "active"
 
 
 # One statement per request (every authenticated call checks its role live): the assignment and
-# its agency's status, built once.
-_HOLDS = (
+# its agency's status, compiled once and run on the driver's cursor.
+_HOLDS = Prepared(
     select(role_assignments.c.role, agencies.c.status)
     .select_from(role_assignments.outerjoin(agencies, agencies.c.code == role_assignments.c.agency))
     .where(

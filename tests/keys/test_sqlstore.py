@@ -6,9 +6,11 @@ import threading
 import time
 from pathlib import Path
 
-from sqlalchemy import text
+import pytest
+from sqlalchemy import Column, Integer, MetaData, String, Table, bindparam, insert, select, text, update
+from sqlalchemy.exc import IntegrityError
 
-from keys.sqlstore import Checkpointer, make_engine, writing
+from keys.sqlstore import Checkpointer, Prepared, make_engine, writing
 
 
 def _wal_bytes(path: Path) -> int:
@@ -66,4 +68,30 @@ def test_writers_of_one_process_queue_and_all_commit(tmp_path: Path) -> None:
     assert errors == []
     with engine.connect() as conn:
         assert conn.execute(text("SELECT n FROM c")).scalar() == 32 * 25
+    engine.dispose()
+
+
+def test_prepared_statements_run_on_the_driver_with_sqlalchemy_errors(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'z.db'}")
+    meta = MetaData()
+    items = Table(
+        "items", meta, Column("id", Integer, primary_key=True), Column("kind", String(8)), Column("n", Integer)
+    )
+    meta.create_all(engine)
+    add = Prepared(insert(items).values(id=bindparam("b_id"), kind="fixed", n=bindparam("b_n")))
+    bump = Prepared(
+        update(items)
+        .where(items.c.id == bindparam("b_id"), items.c.kind == "fixed")
+        .values(n=items.c.n + 1)
+        .returning(items)
+    )
+    with writing(engine) as conn:
+        assert add.rows(conn, {"b_id": 1, "b_n": 41}) == []
+        row = bump.first(conn, {"b_id": 1})
+        assert (row.id, row.kind, row.n) == (1, "fixed", 42) and row == (1, "fixed", 42)
+        assert bump.first(conn, {"b_id": 2}) is None
+        with pytest.raises(IntegrityError):  # the driver's error, raised as SQLAlchemy's
+            add.rows(conn, {"b_id": 1, "b_n": 0})
+    with engine.connect() as conn:
+        assert Prepared(select(items.c.n).where(items.c.id == bindparam("b_id"))).scalar(conn, {"b_id": 1}) == 42
     engine.dispose()

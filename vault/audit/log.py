@@ -27,21 +27,21 @@ from sqlalchemy.exc import DBAPIError
 
 from keys.aead import Mac, constant_time_equal
 from keys.audit_signing import AuditSigner
-from keys.sqlstore import RowWriter, writing
+from keys.sqlstore import Prepared, RowWriter, writing
 from vault.audit import chain
 from vault.audit.tables import audit_checkpoints, audit_events, audit_head
 from vault.errors import AuditUnavailable
 
 OUTCOMES = ("allowed", "denied", "failed")
 
-# The two head statements of every append, built once.
-_RESERVE = (
+# The two head statements of every append, compiled once and run on the driver's cursor.
+_RESERVE = Prepared(
     update(audit_head)
     .where(audit_head.c.id == 1)
     .values(count=audit_head.c.count + bindparam("n"))
     .returning(audit_head.c.count, audit_head.c.head_hash, audit_head.c.mac, audit_head.c.cp_count, audit_head.c.cp_ts)
 )
-_MOVE_HEAD = (
+_MOVE_HEAD = Prepared(
     update(audit_head).where(audit_head.c.id == 1).values(head_hash=bindparam("new_hash"), mac=bindparam("new_mac"))
 )
 
@@ -211,10 +211,10 @@ class AuditLog:
 
     def _append(self, conn: Connection, actor: Actor, events: Sequence[Event]) -> list[int]:
         n = len(events)
-        row = conn.execute(_RESERVE, {"n": n}).one_or_none()
+        row = _RESERVE.first(conn, {"n": n})
         if row is None:
             raise AuditUnavailable("the audit head record is missing")
-        first = int(row._mapping["count"]) - n + 1
+        first = int(row[0]) - n + 1  # row.count would be the tuple method
         prev = bytes(row.head_hash)
         if not constant_time_equal(bytes(row.mac), self.head_mac(first - 1, prev, int(row.cp_count))):
             raise AuditUnavailable("the audit head record fails its integrity check")
@@ -234,7 +234,7 @@ class AuditLog:
             head_values |= {"cp_count": last, "cp_ts": ts}
         head_values["mac"] = self.head_mac(last, prev, cp_count)
         if len(head_values) == 2:
-            conn.execute(_MOVE_HEAD, {"new_hash": head_values["head_hash"], "new_mac": head_values["mac"]})
+            _MOVE_HEAD.rows(conn, {"new_hash": head_values["head_hash"], "new_mac": head_values["mac"]})
         else:
             conn.execute(update(audit_head).where(audit_head.c.id == 1).values(**head_values))
         return list(range(first, last + 1))

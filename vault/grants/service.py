@@ -24,7 +24,7 @@ from functools import partial
 from sqlalchemy import Connection, Engine, bindparam, insert, select, update
 
 from keys.signing import SigningKeyring
-from keys.sqlstore import writing
+from keys.sqlstore import Prepared, writing
 from vault.audit.log import Actor, AuditLog, Event, iso
 from vault.catalogue import Value
 from vault.consent.service import ConsentService
@@ -40,8 +40,8 @@ __all__ = ["Grant", "GrantRequest", "GrantService"]
 
 TYP = "access-grant+jwt"
 
-# The statements of a grant read, built once (building them cost as much as running them).
-_SPEND = (
+# The statements of a grant read, compiled once and run on the driver's cursor (keys.sqlstore.Prepared).
+_SPEND = Prepared(
     update(grants)
     .where(
         grants.c.id == bindparam("grant_id"),
@@ -53,8 +53,8 @@ _SPEND = (
     .values(uses=grants.c.uses + 1)
     .returning(grants)
 )
-_AGENCY_STATUS = select(agencies.c.status).where(agencies.c.code == bindparam("code"))
-_PAGE = (  # citizen ids are canonical text, so every id sorts after ""
+_AGENCY_STATUS = Prepared(select(agencies.c.status).where(agencies.c.code == bindparam("code")))
+_PAGE = Prepared(  # citizen ids are canonical text, so every id sorts after ""
     select(grant_citizens.c.citizen_id)
     .where(grant_citizens.c.grant_id == bindparam("grant_id"), grant_citizens.c.citizen_id > bindparam("after"))
     .order_by(grant_citizens.c.citizen_id)
@@ -318,9 +318,7 @@ class GrantService:
     ) -> tuple[Grant, list[tuple[str, dict[str, Value] | None]], str | None]:
         now = self._clock()
         with writing(self.engine) as conn:
-            spent = conn.execute(
-                _SPEND, {"grant_id": grant_id, "b_agency": actor.agency, "now": iso(now)}
-            ).one_or_none()
+            spent = _SPEND.first(conn, {"grant_id": grant_id, "b_agency": actor.agency, "now": iso(now)})
             if spent is not None:
                 return self._read_spent(conn, actor, grant_from_row(spent), after, limit, event, now)
         # Outside the transaction: on SQLite the failed UPDATE above held the write lock, and
@@ -339,10 +337,10 @@ class GrantService:
     ) -> tuple[Grant, list[tuple[str, dict[str, Value] | None]], str | None]:
         """The rest of a read, in the transaction that spent the use."""
         purpose = self.purposes.get(grant.purpose, conn)
-        agency_status = conn.scalar(_AGENCY_STATUS, {"code": grant.agency})
+        agency_status = _AGENCY_STATUS.scalar(conn, {"code": grant.agency})
         if purpose.status != "active" or agency_status != "active" or grant.agency not in purpose.agencies:
             raise Refused("basis-lapsed", "the purpose or agency was retired")
-        page = list(conn.scalars(_PAGE, {"grant_id": grant.id, "after": after or "", "limit": limit + 1}))
+        page = [r[0] for r in _PAGE.rows(conn, {"grant_id": grant.id, "after": after or "", "limit": limit + 1})]
         more = len(page) > limit
         page = page[:limit]
         if grant.lawful_basis == "consent":

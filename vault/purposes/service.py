@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Column, Connection, Engine, Integer, String, Table, Text, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from keys.sqlstore import writing
+from keys.sqlstore import Prepared, writing
 from vault.audit.log import Actor, AuditLog, Event, iso
 from vault.catalogue import Catalogue
 from vault.errors import Conflict, NotFound, ValidationFailed
@@ -149,10 +149,10 @@ class PurposeService:
         """One purpose; NotFound when unknown. Pass ``conn`` inside a transaction: a second pooled
         connection taken while holding SQLite's write lock can starve the pool under load."""
         if conn is not None:
-            row = conn.execute(_BY_CODE, {"code": code}).one_or_none()
+            row = _BY_CODE.first(conn, {"code": code})
         else:
             with self.engine.connect() as own:
-                row = own.execute(_BY_CODE, {"code": code}).one_or_none()
+                row = _BY_CODE.first(own, {"code": code})
         if row is None:
             raise NotFound("no such purpose")
         return _purpose(row)
@@ -183,4 +183,4 @@ class PurposeService:
         ]
 
 
-_BY_CODE = select(purposes).where(purposes.c.code == bindparam("code"))  # every grant read: built once
+_BY_CODE = Prepared(select(purposes).where(purposes.c.code == bindparam("code")))  # every grant read
