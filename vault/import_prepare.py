@@ -85,6 +85,7 @@ def prepare(
     rejected here (the database rejects those registered by earlier batches or other imports)."""
     catalogue, indexer, intake, unique, rows = state.catalogue, state.indexer, state.intake, state.unique, state.rows
     to_id, stamp = rows.citizen_id, rows.time(now)
+    status, dek_version = records.NEW_STATUS, records.NEW_DEK_VERSION
     citizen_row, index_row, pii_row = rows.citizens.row, rows.index.row, rows.pii.row
     lines: list[int] = []
     ids: list[str] = []
@@ -110,20 +111,18 @@ def prepare(
             continue
         citizen = citizen_id(number)
         dek = aead.new_key()
-        p = records.prepare(catalogue, indexer, citizen, dek, values, agency, now)
-        mine = [(i["field"], i["digest"]) for i in p.index if i["field"] in unique]
+        entries = indexer.entries(citizen, values)
+        mine = [(f, d) for f, d, _ in entries if f in unique]
         dup = next((k for k in mine if k in seen), None)
         if dup is not None:
             errors.append(LineError(number, {dup[0]: DUPLICATE}))
             continue
         seen.update(mine)
         unique_keys.extend((f, d, number) for f, d in mine)
+        record, provenance = records.seal(catalogue, citizen, dek, values, agency, now)
         owner = to_id(citizen)
-        c = p.citizen
-        citizen_rows.append(
-            citizen_row((owner, c["status"], c["dek_version"], c["record"], c["provenance"], stamp, stamp, None))
-        )
-        index_rows.extend(index_row((i["field"], i["digest"], i["tiebreak"], owner)) for i in p.index)
+        citizen_rows.append(citizen_row((owner, status, dek_version, record, provenance, stamp, stamp, None)))
+        index_rows.extend(index_row((f, d, t, owner)) for f, d, t in entries)
         pii_rows.extend(pii_row((owner, f.field, f.stored(), stamp)) for f in findings.values())
         lines.append(number)
         ids.append(str(citizen))
@@ -133,7 +132,7 @@ def prepare(
     citizen_rows.sort(key=rows.citizens.key("id"))
     index_rows.sort(key=rows.index.key("field", "digest", "tiebreak"))
     if state.deks.in_workers:
-        keys = state.deks.wrap(deks, SLOT_PROFILE, 1, now)
+        keys = state.deks.wrap(deks, SLOT_PROFILE, dek_version, now)
         deks = []
     else:
         keys = []

@@ -55,6 +55,7 @@ from vault.import_source import (
 )
 from vault.import_wal import ImportWriter
 from vault.models import blind_index, import_runs
+from vault.profiles.records import NEW_DEK_VERSION
 from vault.profiles.service import ProfileService
 
 __all__ = [
@@ -268,7 +269,7 @@ class Importer:
             svc.dekstore.destroy_many([uuid.UUID(c) for c in batch.ids])
         # The keys commit first: a profile is never stored without its key. A crash in between
         # leaves this batch's keys only, which the next attempt drops before redoing the batch.
-        self._deks.insert(batch.keys or self._deks.wrap(batch.deks, SLOT_PROFILE, 1, svc.clock()))
+        self._deks.insert(batch.keys or self._deks.wrap(batch.deks, SLOT_PROFILE, NEW_DEK_VERSION, svc.clock()))
         try:
             self._insert(result, last_line, batch, errors)
         except IntegrityError:

@@ -77,19 +77,22 @@ class Indexer:
 
     def rows(self, citizen: uuid.UUID, values: Mapping[str, Value | None]) -> list[dict[str, Any]]:
         """Index rows for the searchable fields among ``values``."""
+        return [
+            {"field": name, "digest": digest, "tiebreak": tiebreak, "citizen_id": citizen}
+            for name, digest, tiebreak in self.entries(citizen, values)
+        ]
+
+    def entries(self, citizen: uuid.UUID, values: Mapping[str, Value | None]) -> list[tuple[str, bytes, bytes]]:
+        """(field, digest, tiebreak) of the index rows for the searchable fields among ``values``:
+        the tiebreak is empty for a unique field (the primary key then enforces uniqueness)."""
         out = []
+        macs, fields = self._macs, self._catalogue.fields
         for name, value in values.items():
-            if value is None or name not in self._macs:
+            mac = macs.get(name)
+            if mac is None or value is None:
                 continue
-            unique = self._catalogue.fields[name].unique
-            out.append(
-                {
-                    "field": name,
-                    "digest": self.digest(name, value),
-                    "tiebreak": b"" if unique else citizen.bytes,
-                    "citizen_id": citizen,
-                }
-            )
+            spec = fields[name]
+            out.append((name, mac.digest(spec.index_form(value)), b"" if spec.unique else citizen.bytes))
         return out
 
     def searchable(self, names: Iterable[str]) -> list[str]:
@@ -130,19 +133,32 @@ def prepare(
     now: datetime,
 ) -> PreparedProfile:
     """Encrypt a validated profile under its DEK (version 1) into rows."""
-    fields = catalogue.fields
-    plaintexts = {n: fields[n].encode(v) for n, v in values.items() if v is not None}
+    record, provenance = seal(catalogue, citizen, dek, values, agency, now)
     row = {
         "id": citizen,
-        "status": "active",
-        "dek_version": 1,
-        "record": FieldCipher(citizen, dek, SLOT_PROFILE, 1).seal_record(plaintexts),
-        "provenance": _provenance(agency, now, tuple(sorted(plaintexts))),
+        "status": NEW_STATUS,
+        "dek_version": NEW_DEK_VERSION,
+        "record": record,
+        "provenance": provenance,
         "created_at": now,
         "updated_at": now,
         "erased_at": None,
     }
     return PreparedProfile(row, indexer.rows(citizen, values))
+
+
+NEW_STATUS = "active"
+NEW_DEK_VERSION = 1
+
+
+def seal(
+    catalogue: Catalogue, citizen: uuid.UUID, dek: bytes, values: Mapping[str, Value | None], agency: str, now: datetime
+) -> tuple[bytes, str]:
+    """The record (every value sealed under the DEK, version 1) and provenance of a new profile."""
+    fields = catalogue.fields
+    plaintexts = {n: fields[n].encode(v) for n, v in values.items() if v is not None}
+    record = FieldCipher(citizen, dek, SLOT_PROFILE, NEW_DEK_VERSION).seal_record(plaintexts)
+    return record, _provenance(agency, now, tuple(sorted(plaintexts)))
 
 
 @functools.lru_cache(maxsize=1024)
