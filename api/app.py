@@ -16,6 +16,7 @@ from api.security.auth import Guard, RateLimiter
 from api.security.issuing import vault_issuer
 from api.security.policy import PolicyEngine
 from api.settings import AppSettings, ExternalIssuer
+from keys.sqlstore import is_sqlite
 from vault.errors import ConfigurationError
 from vault.runtime import Vault, open_vault, settle_heap
 from vault.settings import POLICIES_DIR
@@ -46,6 +47,7 @@ def create_app(settings: AppSettings, vault: Vault | None = None) -> FastAPI:
         RateLimiter(settings.rate_limit_per_minute),
         settings.issuer,
         list(settings.external_issuers),
+        inline_checks=is_sqlite(vault.data_engine),
     )
 
     @asynccontextmanager

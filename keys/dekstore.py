@@ -32,7 +32,6 @@ from sqlalchemy import (
     delete,
     func,
     select,
-    text,
     tuple_,
     update,
 )
@@ -40,7 +39,7 @@ from sqlalchemy import (
 from keys import aead
 from keys.errors import DecryptionFailed, KeyDestroyed, UnknownKeyVersion
 from keys.provider import KeyProvider
-from keys.sqlstore import RawUuids, bulk_insert, checkpoint
+from keys.sqlstore import RawUuids, bulk_insert, checkpoint, rows_in
 
 metadata = MetaData()
 
@@ -56,9 +55,7 @@ data_keys = Table(
 )
 
 # Every key of a set of owners, ids in the driver's form (see RawUuids): the bulk-read path.
-_BY_OWNERS = text(
-    "SELECT owner_id, slot, dek_version, kek_version, wrapped FROM data_keys WHERE owner_id IN :owners"
-).bindparams(bindparam("owners", expanding=True))
+_BY_OWNERS = "SELECT owner_id, slot, dek_version, kek_version, wrapped FROM data_keys WHERE owner_id IN ({})"
 
 _AAD_PREFIX = b"citizen-vault/dek/v1\x00"
 _U32 = struct.Struct(">I")
@@ -150,8 +147,8 @@ class DekStore:
         with self.engine.connect() as conn:
             ids = RawUuids(conn.dialect)
             for start in range(0, len(owners), 2000):
-                params = {"owners": [ids.param(o) for o in owners[start : start + 2000]]}
-                for stored, slot, version, kek_version, wrapped in conn.execute(_BY_OWNERS, params).all():
+                params = [ids.param(o) for o in owners[start : start + 2000]]
+                for stored, slot, version, kek_version, wrapped in rows_in(conn, _BY_OWNERS, params):
                     owner = ids.value(stored)
                     if (owner, slot, version) in wanted:
                         out[(owner, slot, version)] = unwrap(kek_version, bytes(wrapped), raw_aad(owner, slot, version))

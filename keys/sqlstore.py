@@ -145,6 +145,35 @@ class RawUuids:
         return bytes(stored.bytes) if self.native else bytes.fromhex(stored)
 
 
+def _run(conn: Connection, sql: str, args: Any, many: bool = False) -> tuple[list[str] | None, list[Any]]:
+    """Execute on the DBAPI cursor of ``conn`` (in its transaction): (column names or None, rows).
+    A driver error is raised as SQLAlchemy's ``DBAPIError``, as ``Connection.execute`` would."""
+    dbapi = conn.dialect.loaded_dbapi
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        if many:
+            cursor.executemany(sql, args)
+        else:
+            cursor.execute(sql, args)
+        if cursor.description is None:
+            return None, []
+        return [d[0] for d in cursor.description], cursor.fetchall()
+    except dbapi.Error as exc:
+        raise DBAPIError.instance(sql, None if many else args, exc, dbapi.Error, dialect=conn.dialect) from exc
+    finally:
+        cursor.close()
+
+
+def rows_in(conn: Connection, sql: str, values: Sequence[Any]) -> list[Any]:
+    """Rows of ``sql``, whose one ``IN ({})`` takes ``values`` (driver forms: see RawUuids), run on the
+    driver's cursor: the look-ups of bulk grant reads, where SQLAlchemy's expanding parameters cost
+    more than the query."""
+    if not values:
+        return []
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    return _run(conn, sql.format(", ".join([mark] * len(values))), list(values))[1]
+
+
 class Prepared:
     """A Core statement compiled once per dialect and run on the caller's DBAPI cursor, in the
     caller's transaction: for the few statements every request runs (grant reads, audit appends,
@@ -174,20 +203,13 @@ class Prepared:
         sql, order, defaults = self._form(conn.dialect)
         merged = defaults | dict(params)
         args: Any = [merged[n] for n in order] if order is not None else merged
-        dbapi = conn.dialect.loaded_dbapi
-        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        try:
-            cursor.execute(sql, args)
-            if cursor.description is None:
-                return []
-            if self._row_type is None:
-                self._row_type = namedtuple("Row", [d[0] for d in cursor.description])  # type: ignore[misc]
-            make = self._row_type._make  # type: ignore[attr-defined]
-            return [make(r) for r in cursor.fetchall()]
-        except dbapi.Error as exc:
-            raise DBAPIError.instance(sql, args, exc, dbapi.Error, dialect=conn.dialect) from exc
-        finally:
-            cursor.close()
+        names, raw = _run(conn, sql, args)
+        if names is None:
+            return []
+        if self._row_type is None:
+            self._row_type = namedtuple("Row", names)  # type: ignore[misc]
+        make = self._row_type._make  # type: ignore[attr-defined]
+        return [make(r) for r in raw]
 
     def first(self, conn: Connection, params: Mapping[str, Any]) -> Any:
         """The first row, or None."""
@@ -253,16 +275,8 @@ class RowWriter:
     def write(self, conn: Connection, params: Sequence[Any]) -> None:
         """executemany already-encoded rows in the caller's transaction (on its DBAPI cursor; a
         driver error is raised as SQLAlchemy's ``DBAPIError``)."""
-        if not params:
-            return
-        dbapi = conn.dialect.loaded_dbapi
-        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        try:
-            cursor.executemany(self.sql, params)
-        except dbapi.Error as exc:
-            raise DBAPIError.instance(self.sql, None, exc, dbapi.Error, dialect=conn.dialect) from exc
-        finally:
-            cursor.close()
+        if params:
+            _run(conn, self.sql, params, many=True)
 
 
 def bulk_insert(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from api.errors import ApiProblem
 from api.security.policy import NO_OWNER, PolicyEngine
@@ -91,7 +92,11 @@ class Guard:
         limiter: RateLimiter,
         vault_issuer: str,
         external: list[ExternalIssuer],
+        inline_checks: bool = False,
     ) -> None:
+        # True when the live role check is a local index look-up (embedded SQLite): the check then
+        # runs on the event loop instead of costing each request a second trip to the threadpool.
+        self.inline_checks = inline_checks
         self.verifier = verifier
         self.registry = registry
         self.policy = policy
@@ -163,7 +168,7 @@ def require(resource: str, action: str) -> Any:
     Routes whose target belongs to another agency call ``guard.authorize`` again with that owner.
     """
 
-    def dependency(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> Principal:
+    def check(request: Request, credentials: HTTPAuthorizationCredentials | None) -> Principal:
         request.state.audit_action = f"{resource}.{action}"  # a refusal below is audited under this name
         if credentials is None or credentials.scheme.lower() != "bearer":
             raise unauthorized("missing-token")
@@ -173,6 +178,13 @@ def require(resource: str, action: str) -> Any:
         guard.limit(f"{principal.issuer}|{principal.subject}")
         guard.authorize(principal, resource, action)
         return principal
+
+    async def dependency(
+        request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)
+    ) -> Principal:
+        if request.app.state.guard.inline_checks:
+            return check(request, credentials)
+        return await run_in_threadpool(check, request, credentials)  # the role check crosses a network
 
     dependency.authz = (resource, action)  # type: ignore[attr-defined]  # read by the route-coverage test
     return Depends(dependency)

@@ -9,11 +9,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, Engine, bindparam, delete, select, text
+from sqlalchemy import Connection, Engine, delete, select
 from sqlalchemy.exc import IntegrityError
 
 from keys.dekstore import DekRef, DekStore
-from keys.sqlstore import RawUuids, writing
+from keys.sqlstore import RawUuids, rows_in, writing
 from vault.audit.log import Actor, AuditLog, Event
 from vault.catalogue import Catalogue, Value
 from vault.errors import AuditUnavailable, CannotDecrypt, Conflict, NotFound, ValidationFailed, VaultError
@@ -30,7 +30,7 @@ Clock = Callable[[], datetime]
 # Work done by the vault's operator on the command line (and by tests calling the service directly).
 OPERATOR = Actor("operator", "operator", "vault")
 # Records of a set of citizens (grant reads), ids in the driver's form (RawUuids).
-_RECORDS = text("SELECT id, status, record FROM citizens WHERE id IN :ids").bindparams(bindparam("ids", expanding=True))
+_RECORDS = "SELECT id, status, record FROM citizens WHERE id IN ({})"
 
 
 def reason_code(exc: Exception) -> str:
@@ -171,7 +171,7 @@ class ProfileService:
         stored: list[tuple[bytes, bytes]] = []
         keys = list(raw)
         for start in range(0, len(keys), 2000):
-            rows = conn.execute(_RECORDS, {"ids": [ids.param(k) for k in keys[start : start + 2000]]}).all()
+            rows = rows_in(conn, _RECORDS, [ids.param(k) for k in keys[start : start + 2000]])
             stored.extend((ids.value(cid), bytes(record)) for cid, status, record in rows if status == "active")
         opened = records.open_records(self.catalogue, self.dekstore, stored, set(fields))
         return {c: opened.get(k) for k, c in raw.items()}
