@@ -132,8 +132,8 @@ class SoftwareKeyProvider(KeyProvider):
 
     def wrap_many(self, items: Sequence[tuple[bytes, bytes]]) -> list[tuple[int, bytes]]:
         version = self.active_version()
-        kek = self._keks[version]
-        return [(version, pack_wrapped(version, kek.seal(dek, aad))) for dek, aad in items]
+        sealed = self._keks[version].seal_many(list(items))  # one draw from the OS for all nonces
+        return [(version, pack_wrapped(version, s)) for s in sealed]
 
     def unwrap(self, version: int, wrapped: bytes, aad: bytes) -> bytes:
         kek = self._keks.get(version)

@@ -160,7 +160,9 @@ class Importer:
         pool: Pool | None = None
         # Everything alive now lives as long as the import: frozen, the collector stops re-scanning
         # it (the PII detector alone is ~200,000 objects), here and in the forked workers, whose
-        # inherited pages the collector would otherwise touch and copy.
+        # inherited pages the collector would otherwise touch and copy. A process that froze its
+        # start-up heap itself (vault.runtime.settle_heap) keeps its policy: nothing is unfrozen.
+        unfreeze = gc.get_freeze_count() == 0
         gc.freeze()
         try:
             if self.workers > 0:
@@ -175,7 +177,8 @@ class Importer:
                 pool.terminate()
                 pool.join()
             _WORKER = None
-            gc.unfreeze()
+            if unfreeze:
+                gc.unfreeze()
         with self.profiles.engine.begin() as conn:
             conn.execute(
                 update(import_runs)
