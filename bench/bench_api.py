@@ -1,14 +1,13 @@
 """HTTP benchmark: authenticated GET /v1/me versus a bare FastAPI endpoint doing one SQLite read,
 both under uvicorn (1 worker) on loopback, measured in the same run; plus token verification cost.
 
-Run: .venv/bin/python -m bench.bench_api [--requests 3000] [--concurrency 16] [--runs 3]
-The load generator is bounded (a fixed number of requests) and only targets 127.0.0.1.
+Run: .venv/bin/python -m bench.bench_api [--seconds 10] [--concurrency 16] [--runs 3]
+Load from wrk (bench/wrk.py), bounded in time, only against 127.0.0.1.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import shutil
 import signal
@@ -25,6 +24,7 @@ import httpx
 from api.security import issuing
 from api.security.tokens import TokenVerifier
 from api.settings import AppSettings
+from bench import wrk
 from bench.common import machine, median
 from vault import demo
 from vault.runtime import open_vault
@@ -61,33 +61,10 @@ def _wait(url: str) -> None:
     raise RuntimeError(f"{url} did not come up")
 
 
-async def _load(url: str, headers: dict[str, str], total: int, concurrency: int) -> tuple[float, list[float]]:
-    latencies: list[float] = []
-    queue = iter(range(total))
-    async with httpx.AsyncClient(headers=headers, timeout=10) as client:
-
-        async def worker() -> None:
-            for _ in queue:
-                start = time.perf_counter()
-                response = await client.get(url)
-                latencies.append(time.perf_counter() - start)
-                if response.status_code != 200:
-                    raise RuntimeError(f"{url}: {response.status_code}")
-
-        start = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        return total / (time.perf_counter() - start), latencies
-
-
-def _pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
-
-
 def main() -> None:
     """Run and print figures."""
     parser = argparse.ArgumentParser()
-    parser.add_argument("--requests", type=int, default=3000)
+    parser.add_argument("--seconds", type=float, default=10.0, help="per load run")
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
@@ -125,25 +102,31 @@ def main() -> None:
         vault_url, bare_url = f"http://127.0.0.1:{vport}/v1/me", f"http://127.0.0.1:{bport}/bare"
         _wait(f"http://127.0.0.1:{vport}/healthz")
         _wait(bare_url)
-        results: dict[str, list[tuple[float, list[float]]]] = {"vault": [], "bare": []}
-        for _ in range(args.runs):
-            results["bare"].append(asyncio.run(_load(bare_url, {}, args.requests, args.concurrency)))
+        results: dict[str, list[wrk.WrkRun]] = {"vault": [], "bare": []}
+        for _ in range(args.runs):  # interleaved, so drifting machine load affects both alike
+            results["bare"].append(wrk.run(bare_url, {}, args.concurrency, args.seconds))
             results["vault"].append(
-                asyncio.run(_load(vault_url, {"Authorization": f"Bearer {token}"}, args.requests, args.concurrency))
+                wrk.run(vault_url, {"Authorization": f"Bearer {token}"}, args.concurrency, args.seconds)
             )
-        print(f"command: python -m bench.bench_api {' '.join(sys.argv[1:])}".strip())
+        print(f"command: .venv/bin/python -m bench.bench_api {' '.join(sys.argv[1:])}".strip())
         print(f"machine: {machine()}; load average: {os.getloadavg()[0]:.2f}")
-        print(f"\n| endpoint | requests/s (median of {args.runs}) | p50 ms | p99 ms |\n|---|---|---|---|")
+        print(
+            f"load: wrk, 1 thread, {args.concurrency} connections, {args.seconds:.0f} s per run\n\n"
+            f"| endpoint | successful requests/s (median of {args.runs}) | p50 ms | p99 ms | failed |\n|---|---|---|---|---|"
+        )
         rates = {}
         for name, runs in results.items():
-            rates[name] = median([r for r, _ in runs])
-            lat = [x for _, ls in runs for x in ls]
+            rates[name] = median([r.ok_per_s for r in runs])
             label = (
                 "GET /v1/me (token, role, policy, decrypt 9 fields)"
                 if name == "vault"
                 else "bare FastAPI, one SQLite read"
             )
-            print(f"| {label} | {rates[name]:,.0f} | {_pct(lat, 0.5):.1f} | {_pct(lat, 0.99):.1f} |")
+            failed = f"{sum(r.failed for r in runs):,} of {sum(r.requests for r in runs):,}"
+            print(
+                f"| {label} | {rates[name]:,.0f} | {median([r.p50_ms for r in runs]):.1f} | "
+                f"{median([r.p99_ms for r in runs]):.1f} | {failed} |"
+            )
         print(f"\nratio vault / bare: {rates['vault'] / rates['bare']:.2f} (target >= 0.6)")
         verifier = TokenVerifier([issuing.vault_issuer(vault.signing, settings.issuer, settings.audience, 3600)])
         verifier.verify(token)

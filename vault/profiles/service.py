@@ -9,11 +9,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, Engine, delete, select
+from sqlalchemy import Connection, Engine, bindparam, delete, select
 from sqlalchemy.exc import IntegrityError
 
 from keys.dekstore import DekRef, DekStore
-from keys.sqlstore import RawUuids, rows_in, writing
+from keys.sqlstore import Prepared, RawUuids, rows_in, writing
 from vault.audit.log import Actor, AuditLog, Event
 from vault.catalogue import Catalogue, Value
 from vault.errors import AuditUnavailable, CannotDecrypt, Conflict, NotFound, ValidationFailed, VaultError
@@ -29,6 +29,10 @@ Clock = Callable[[], datetime]
 
 # Work done by the vault's operator on the command line (and by tests calling the service directly).
 OPERATOR = Actor("operator", "operator", "vault")
+# One citizen's stored row (every profile read), run on the driver's cursor: id in the driver's form.
+_PROFILE = Prepared(
+    select(citizens.c.status, citizens.c.record, citizens.c.provenance).where(citizens.c.id == bindparam("cid"))
+)
 # Records of a set of citizens (grant reads), ids in the driver's form (RawUuids).
 _RECORDS = "SELECT id, status, record FROM citizens WHERE id IN ({})"
 
@@ -142,12 +146,10 @@ class ProfileService:
             if fields is not None:
                 self.catalogue.check_names(list(fields))
             with writing(self.engine) as conn:
-                row = conn.execute(
-                    select(citizens.c.status, citizens.c.record, citizens.c.provenance).where(citizens.c.id == citizen)
-                ).one_or_none()
+                row = _PROFILE.first(conn, {"cid": RawUuids(conn.dialect).param(citizen.bytes)})
                 if row is None:
                     raise NotFound("no such citizen")
-                sealed = records.unpack(citizen, row.record)
+                sealed = records.unpack(citizen, bytes(row.record))
                 if fields is not None:
                     sealed = {n: b for n, b in sealed.items() if n in fields}
                 values = records.open_sealed(self.catalogue, self.dekstore, citizen, sealed)
