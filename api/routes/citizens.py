@@ -100,13 +100,15 @@ def erase_citizen(
 
 
 @router.get("/v1/me", response_model=CitizenPublic)
-def me(request: Request, who: Principal = require("me", "read")) -> CitizenPublic:
+def me(request: Request, who: Principal = require("me", "read")) -> Response:
     """The calling citizen's own profile, with where each value came from."""
     try:
         citizen = uuid.UUID(who.subject)
     except ValueError:
         raise ApiProblem(404, "not-found", "Not found", "no profile for this identity") from None
-    return _public(request.app.state.vault.profiles.read(citizen, actor=actor(request, who), action="me.read"))
+    profile = request.app.state.vault.profiles.read(citizen, actor=actor(request, who), action="me.read")
+    # The model is validated once, here; returning it would have FastAPI validate it a second time.
+    return Response(_public(profile).model_dump_json(), media_type="application/json")
 
 
 @router.get("/v1/me/export", response_model=SignedBundle)
