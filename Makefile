@@ -36,7 +36,8 @@ unit:
 	$(VENV)/pytest -n 2 --dist loadfile
 
 ## Benchmarks (not part of the suite): figures go to docs/benchmarks.md by hand.
-bench: bootstrap
+bench:
+	@scripts/bootstrap.sh bench
 	$(VENV)/python -m bench.run_all
 
 clean:

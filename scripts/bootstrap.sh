@@ -10,6 +10,9 @@ if [ "${1:-}" = "test" ]; then
   [ -x /usr/lib/postgresql/15/bin/initdb ] || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || want_debs+=(postgresql)
   [ -e /usr/lib/softhsm/libsofthsm2.so ] && command -v softhsm2-util >/dev/null || want_debs+=(softhsm2)
 fi
+if [ "${1:-}" = "bench" ]; then
+  command -v wrk >/dev/null || want_debs+=(wrk)  # the HTTP load generator (bench/wrk.py)
+fi
 if [ ${#want_debs[@]} -gt 0 ]; then
   echo "bootstrap: installing Debian packages: ${want_debs[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
