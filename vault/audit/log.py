@@ -27,7 +27,8 @@ from sqlalchemy.exc import DBAPIError
 
 from keys.aead import Mac, constant_time_equal
 from keys.audit_signing import AuditSigner
-from keys.sqlstore import Prepared, RowWriter, writing
+from keys.rowcodec import RowCodec
+from keys.sqlstore import Prepared, writing
 from vault.audit import chain
 from vault.audit.tables import audit_checkpoints, audit_events, audit_head
 from vault.errors import AuditUnavailable
@@ -174,7 +175,7 @@ class AuditLog:
         self.signer = signer
         self._mac = Mac(head_key)
         self._clock = clock or (lambda: datetime.now(UTC))
-        self._writers: dict[str, RowWriter] = {}
+        self._writers: dict[str, RowCodec] = {}
         self.checkpoint_every = checkpoint_every
         self.checkpoint_seconds = checkpoint_seconds
 
@@ -223,8 +224,8 @@ class AuditLog:
         rows, prev = chain_rows(actor, events, ts, first, prev)
         writer = self._writers.get(conn.dialect.name)
         if writer is None:  # one executemany without SQLAlchemy's per-row bookkeeping (hot on imports)
-            writer = self._writers[conn.dialect.name] = RowWriter(audit_events, conn.dialect)
-        writer.write(conn, [writer.encode_values(r) for r in rows])
+            writer = self._writers[conn.dialect.name] = RowCodec(audit_events, conn.dialect)
+        writer.write(conn, [writer.row(r) for r in rows])
         last = first + n - 1
         cp_count = int(row.cp_count)
         head_values: dict[str, Any] = {"head_hash": prev}
