@@ -149,10 +149,13 @@ class ProfileService:
                 row = _PROFILE.first(conn, {"cid": RawUuids(conn.dialect).param(citizen.bytes)})
                 if row is None:
                     raise NotFound("no such citizen")
-                sealed = records.unpack(citizen, bytes(row.record))
-                if fields is not None:
-                    sealed = {n: b for n, b in sealed.items() if n in fields}
-                values = records.open_sealed(self.catalogue, self.dekstore, citizen, sealed)
+                wanted = self.catalogue.fields if fields is None else fields
+                opened = records.open_records(
+                    self.catalogue, self.dekstore, [(citizen.bytes, bytes(row.record))], wanted
+                )
+                values = opened[citizen.bytes]
+                if values is None:  # logged by open_records; callers learn only that it cannot be read
+                    raise CannotDecrypt("stored data cannot be decrypted")
                 self.audit.append(conn, actor, [replace(event, fields=sorted(values))])
         prov = records.decode_provenance(row.provenance)
         return Profile(citizen, row.status, values, {n: prov[n] for n in values if n in prov})
