@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import sys
 import tempfile
+import time
 import timeit
 import uuid
 from pathlib import Path
@@ -99,6 +101,38 @@ def bench_cipher(runs: int) -> list[tuple[int, float, float]]:
     return out
 
 
+def _load() -> str:
+    return f"{os.getloadavg()[0]:.2f}"
+
+
+_WHO = (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+
+
+class OtherLoad:
+    """CPU that processes other than this benchmark (and its children) used since creation, in
+    cores: the noise of a shared machine (from Linux /proc/stat; "n/a" elsewhere)."""
+
+    def __init__(self) -> None:
+        self._start = self._snap()
+
+    @staticmethod
+    def _snap() -> tuple[float, float, float] | None:
+        try:
+            fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        except (OSError, ValueError):
+            return None
+        busy = (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+        own = sum(resource.getrusage(who).ru_utime + resource.getrusage(who).ru_stime for who in _WHO)
+        return time.perf_counter(), busy, own
+
+    def cores(self) -> str:
+        end = self._snap()
+        if self._start is None or end is None:
+            return "n/a"
+        wall = end[0] - self._start[0]
+        return f"{max(0.0, (end[1] - self._start[1]) - (end[2] - self._start[2])) / wall:.2f}"
+
+
 def main() -> None:
     """Run everything and print a markdown summary."""
     parser = argparse.ArgumentParser()
@@ -112,15 +146,36 @@ def main() -> None:
     args = parser.parse_args()
     print(f"command: python -m bench.bench_core {' '.join(sys.argv[1:])}".strip())
     print(f"machine: {machine()}; load average at start: {os.getloadavg()[0]:.2f}")
+    # The machine may be shared: the load average before and after each measurement, and the CPU
+    # (in cores) that other processes took meanwhile.
+    loads, others = [_load()], []
+    other = OtherLoad()
     vault_rate = bench_import(args.n, args.runs, workers=args.workers)
+    loads.append(_load())
+    others.append(other.cores())
+    other = OtherLoad()
     single = None if args.skip_single else bench_import(args.n, args.runs, workers=0)
+    loads.append(_load())
+    others.append(other.cores())
+    other = OtherLoad()
     peer_rate = bench_peer(args.peer_n, args.runs)
-    print(f"\n| import | profiles/s (median of {args.runs}) |\n|---|---|")
-    print(f"| vault, {args.n:,} profiles x 9 fields, {args.workers} worker processes | {vault_rate:,.0f} |")
+    loads.append(_load())
+    others.append(other.cores())
+    print(
+        f"\n| import | profiles/s (median of {args.runs}) | load before -> after | other processes' CPU (cores) |"
+        "\n|---|---|---|---|"
+    )
+    print(
+        f"| vault, {args.n:,} profiles x 9 fields, {args.workers} worker processes | {vault_rate:,.0f} "
+        f"| {loads[0]} -> {loads[1]} | {others[0]} |"
+    )
     if single is not None:
-        print(f"| vault, same, single process | {single:,.0f} |")
-    print(f"| peer (StringEncryptedType + ORM), {args.peer_n:,} profiles | {peer_rate:,.0f} |")
-    print(f"| ratio vault / peer (target >= 3) | {vault_rate / peer_rate:.2f} |")
+        print(f"| vault, same, single process | {single:,.0f} | {loads[1]} -> {loads[2]} | {others[1]} |")
+    print(
+        f"| peer (StringEncryptedType + ORM), {args.peer_n:,} profiles | {peer_rate:,.0f} "
+        f"| {loads[2]} -> {loads[3]} | {others[2]} |"
+    )
+    print(f"| ratio vault / peer (target >= 3) | {vault_rate / peer_rate:.2f} | | |")
     if not args.skip_rotation:
         rot = bench_rotation(args.n, args.runs)
         print(
