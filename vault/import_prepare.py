@@ -1,12 +1,12 @@
 """The import workers' half: validate, screen, encrypt and encode one batch into ready rows.
 
 Runs in forked worker processes (or inline). A worker inherits, by fork, the catalogue, the
-blind-index keys, the PII detector and, when the KEK provider keeps its KEK in process memory, the
-provider itself; it never touches a database. It hands the parent one :class:`PreparedBatch` of
-flat lists of driver parameters, already sorted in primary-key order, so the parent (the single
-writer) only runs executemany and appends the audit events. With a provider whose KEK lives in an
-HSM the worker hands over plaintext data keys instead (over a local pipe, memory only), and the
-parent wraps them.
+blind-index keys and, when the KEK provider keeps its KEK in process memory, the provider itself
+(the PII detector is loaded by the first text of the worker's that needs it); it never touches a
+database. It hands the parent one :class:`PreparedBatch` of flat lists of driver parameters,
+already sorted in primary-key order, so the parent (the single writer) only runs executemany and
+appends the audit events. With a provider whose KEK lives in an HSM the worker hands over plaintext
+data keys instead (over a local pipe, memory only), and the parent wraps them.
 """
 
 from __future__ import annotations

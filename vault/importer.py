@@ -10,7 +10,7 @@ half-written. Rejected lines are reported by line number and field, never with t
 Speed: validation, screening, encryption, wrapping of the data keys and the encoding of every row
 (CPU-bound) run in forked worker processes, a few batches ahead (vault.import_prepare), while this
 process, the single writer, inserts the ready rows into the two databases and appends the audit
-events. Workers inherit the catalogue, blind-index keys and PII detector by fork and never touch a
+events. Workers inherit the catalogue and blind-index keys by fork and never touch a
 database. They wrap data keys only when the KEK provider keeps its KEK in process memory; with an
 HSM the fresh keys travel back over a local pipe (memory only) and are wrapped here.
 """
@@ -159,16 +159,15 @@ class Importer:
         _WORKER = WorkerState(svc.catalogue, svc.indexer, svc.pii, frozenset(self._unique), self._rows, self._deks)
         pool: Pool | None = None
         # Everything alive now lives as long as the import: frozen, the collector stops re-scanning
-        # it (the PII detector alone is ~200,000 objects), here and in the forked workers, whose
+        # it (a loaded PII detector alone is ~200,000 objects), here and in the forked workers, whose
         # inherited pages the collector would otherwise touch and copy. A process that froze its
         # start-up heap itself (vault.runtime.settle_heap) keeps its policy: nothing is unfrozen.
         unfreeze = gc.get_freeze_count() == 0
         gc.freeze()
         try:
             if self.workers > 0:
-                if svc.pii.free_text:
-                    svc.pii.detector()  # built once here, inherited by the forked workers
-                    gc.freeze()
+                # The PII detector (Presidio, ~1.5 s to load) is not built here: screening loads it
+                # only for a text the pre-filter cannot clear, in the worker that meets one.
                 pool = multiprocessing.get_context("fork").Pool(self.workers)
             with ImportWriter(svc.engine) as self._writer:
                 self._pump(result, self._batches(path, fmt, result), agency, pool, progress)

@@ -58,6 +58,7 @@ from presidio_analyzer.recognizer_registry import RecognizerRegistry
 from vault.errors import ConfigurationError
 from vault.pii import checksums
 from vault.pii.model import ENTITY_TYPES, Entity, redact, summarise
+from vault.pii.prefilter import cannot_hold as _cannot_hold  # no recognizer could match: skip Presidio
 
 __all__ = ["ENTITY_TYPES", "Detector", "Entity", "PlainPresidio", "redact", "shared_detector", "summarise"]
 
@@ -427,20 +428,6 @@ class Detector:
         results = self._analyzer.analyze(text=safe, language=LANGUAGE, ad_hoc_recognizers=ad_hoc)
         found = [Entity(r.entity_type, r.start, r.end, round(float(r.score), 2)) for r in results]
         return _resolve(safe, [e for e in found if e.score >= self.threshold])
-
-
-# Every pattern recognizer of the default engine needs a digit or an @ (identifiers, cards, IBANs,
-# phones, dates, emails); without NER, names and places are found only as the citizen's own values.
-_MAY_HOLD = re.compile(r"[0-9@]")
-_WORD = re.compile(r"\w{2,}")
-
-
-def _cannot_hold(text: str, own: Sequence[tuple[str, str]]) -> bool:
-    """True when no recognizer of the default engine can match ``text`` (a cheap pre-filter)."""
-    if _MAY_HOLD.search(text):
-        return False
-    lowered = text.lower()
-    return not any(token in lowered for _, value in own for token in _WORD.findall(value.lower()))
 
 
 def _context_before(text: str, start: int, entity: str) -> bool:

@@ -24,6 +24,7 @@ from sqlalchemy import Connection, Engine, delete, select
 from vault.catalogue import Catalogue, Value
 from vault.errors import ValidationFailed
 from vault.pii.model import Entity, redact, summarise
+from vault.pii.prefilter import cannot_hold
 from vault.pii.tables import pii_findings
 
 if TYPE_CHECKING:
@@ -89,6 +90,9 @@ class Intake:
         self.catalogue = catalogue
         self.free_text = sorted(n for n, s in catalogue.fields.items() if s.free_text)
         self._detector = detector or _default_detector(spacy_model)
+        # The default detector without a spaCy model has no NER: a text the pre-filter clears gets
+        # no entity from it, so there is no need to load Presidio for it (bulk imports of notes).
+        self._prefilter = detector is None and spacy_model is None
 
     def detector(self) -> Detector:
         """The process-wide detector (built on first use), for the scan API and redacted renderings."""
@@ -113,7 +117,10 @@ class Intake:
             text = values[name]
             if not isinstance(text, str):
                 continue
-            entities = self._detector().scan(text, own_pairs)
+            if self._prefilter and (not text.strip() or cannot_hold(text, own_pairs)):
+                entities: list[Entity] = []  # exactly what the detector would answer
+            else:
+                entities = self._detector().scan(text, own_pairs)
             rule = self.catalogue.fields[name].pii
             bad = tuple(sorted({e.type for e in entities} & set(rule.forbidden))) if entities else ()
             action = "none"
