@@ -66,6 +66,7 @@ def create_app(settings: AppSettings, vault: Vault | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.vault = vault
+    app.state.inline_writes = is_sqlite(vault.data_engine)  # see api/concurrency.py
     app.state.settings = settings
     app.state.guard = guard
     errors.install(app)

@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from vault import errors as domain
@@ -101,8 +102,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(ApiProblem)
     async def _api(request: Request, exc: ApiProblem) -> JSONResponse:
-        if exc.status in (401, 403):
-            audit_refusal(request, exc)
+        if exc.status in (401, 403):  # a write transaction: in the threadpool, never blocking the loop
+            await run_in_threadpool(audit_refusal, request, exc)
         return problem(request, exc.status, exc.slug, exc.title, exc.detail, exc.headers, **exc.extra)
 
     @app.exception_handler(domain.VaultError)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 import uuid
 import weakref
@@ -20,6 +21,9 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ClauseElement
 
 log = logging.getLogger(__name__)
+
+
+BUSY_TIMEOUT_MS = 30_000  # how long an SQLite writer waits for another process's lock
 
 
 def make_engine(url: str, *, secure_delete: bool = False, autocheckpoint: int = 1000) -> Engine:
@@ -44,7 +48,7 @@ def make_engine(url: str, *, secure_delete: bool = False, autocheckpoint: int = 
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         # 64 MiB page cache: blind-index inserts land on random pages (HMAC keys).
         cur.execute("PRAGMA cache_size=-65536")
         cur.execute(f"PRAGMA wal_autocheckpoint={int(autocheckpoint)}")
@@ -62,16 +66,53 @@ def make_engine(url: str, *, secure_delete: bool = False, autocheckpoint: int = 
 _GATES: weakref.WeakKeyDictionary[Engine, threading.RLock] = weakref.WeakKeyDictionary()
 
 
+class WouldWait(Exception):
+    """A write transaction asked not to wait (``writing(..., wait=False)``) would have to: another
+    writer holds the lock (or the backend is not the embedded SQLite). Nothing was done."""
+
+
 @contextmanager
-def writing(engine: Engine) -> Iterator[Connection]:
-    """A write transaction (``engine.begin()``), queued behind this process's other writers on SQLite."""
+def writing(engine: Engine, *, wait: bool = True) -> Iterator[Connection]:
+    """A write transaction (``engine.begin()``), queued behind this process's other writers on SQLite.
+
+    ``wait=False`` (SQLite only) takes the write lock at once or raises :class:`WouldWait`: the
+    HTTP layer runs short audited operations on its event loop that way, and in the threadpool
+    when they would wait (another thread's transaction, or another process holding the database).
+    """
     gate = _GATES.get(engine)
     if gate is None:
+        if not wait:
+            raise WouldWait
         with engine.begin() as conn:
             yield conn
         return
-    with gate, engine.begin() as conn:
-        yield conn
+    if wait:
+        with gate, engine.begin() as conn:
+            yield conn
+        return
+    if not gate.acquire(blocking=False):
+        raise WouldWait
+    try:
+        with engine.begin() as conn:
+            _take_write_lock_now(conn)
+            yield conn
+    finally:
+        gate.release()
+
+
+def _take_write_lock_now(conn: Connection) -> None:
+    """BEGIN IMMEDIATE with SQLite's busy handler off: the write lock now, or WouldWait."""
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    driver.execute("PRAGMA busy_timeout=0")
+    try:
+        driver.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            raise WouldWait from None
+        raise
+    finally:
+        driver.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
 
 
 class Checkpointer:

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
+from api.concurrency import run_short
 from api.errors import ApiProblem
 from api.schemas import (
     CitizenCorrect,
@@ -100,13 +101,14 @@ def erase_citizen(
 
 
 @router.get("/v1/me", response_model=CitizenPublic)
-def me(request: Request, who: Principal = require("me", "read")) -> Response:
+async def me(request: Request, who: Principal = require("me", "read")) -> Response:
     """The calling citizen's own profile, with where each value came from."""
     try:
         citizen = uuid.UUID(who.subject)
     except ValueError:
         raise ApiProblem(404, "not-found", "Not found", "no profile for this identity") from None
-    profile = request.app.state.vault.profiles.read(citizen, actor=actor(request, who), action="me.read")
+    vault = request.app.state.vault
+    profile = await run_short(request, vault.profiles.read, citizen, actor=actor(request, who), action="me.read")
     # The model is validated once, here; returning it would have FastAPI validate it a second time.
     return Response(_public(profile).model_dump_json(), media_type="application/json")
 

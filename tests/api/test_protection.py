@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import re
+import sqlite3
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import starlette.concurrency
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
+from api import concurrency
 from api.app import PUBLIC_PATHS, create_app
 from api.security import issuing
 from api.settings import AppSettings
@@ -139,3 +143,34 @@ def test_a_removed_role_loses_access_on_the_next_request(env: Any) -> None:
     vault.registry.unassign("registrar@civil-registry", "civil-registry", "registrar")
     refused = client.get("/v1/citizens?national_id=123456789", headers=registrar)
     assert refused.status_code == 403 and refused.json()["reason"].startswith("role-not-held")
+
+
+def test_a_read_waits_in_the_threadpool_when_another_process_holds_the_database(
+    env: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On SQLite /v1/me runs on the event loop only if the write lock is free at once; held by
+    another process, the read goes to the threadpool, waits there and then succeeds."""
+    client, vault, settings = env
+    a = vault.profiles.create({"given_name": "Hiro", "family_name": "Oddsock"}, "civil-registry")
+    me = _token(vault, settings, str(a), "citizen", None)
+    handed_over: list[Any] = []
+    real = starlette.concurrency.run_in_threadpool
+
+    async def spy(call: Any, *args: Any) -> Any:
+        handed_over.append(call)
+        return await real(call, *args)
+
+    monkeypatch.setattr(concurrency, "run_in_threadpool", spy)
+    assert client.get("/v1/me", headers=me).status_code == 200
+    assert handed_over == []  # lock free: ran on the loop
+    other = sqlite3.connect(settings.data_dir / "vault.db", isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    release = threading.Timer(0.5, lambda: other.execute("ROLLBACK"))
+    release.start()
+    try:
+        response = client.get("/v1/me", headers=me)
+    finally:
+        release.join()
+        other.close()
+    assert response.status_code == 200 and response.json()["fields"]["given_name"] == "Hiro"
+    assert len(handed_over) == 1  # lock held: handed to the threadpool, which waited

@@ -24,7 +24,7 @@ from functools import partial
 from sqlalchemy import Connection, Engine, bindparam, insert, select, update
 
 from keys.signing import SigningKeyring
-from keys.sqlstore import Prepared, writing
+from keys.sqlstore import Prepared, WouldWait, writing
 from vault.audit.log import Actor, AuditLog, Event, iso
 from vault.catalogue import Value
 from vault.consent.service import ConsentService
@@ -62,6 +62,7 @@ _PAGE = Prepared(  # citizen ids are canonical text, so every id sorts after ""
 )
 MAX_CITIZENS = 100_000
 MAX_DURATION = timedelta(days=366)
+QUICK_PAGE = 50  # citizens a read asked not to wait may decrypt (about 3 ms)
 
 
 class GrantService:
@@ -302,27 +303,36 @@ class GrantService:
 
     # -- read -------------------------------------------------------------------------------
     def read(
-        self, actor: Actor, grant_id: str, after: str | None = None, limit: int = 1000
+        self, actor: Actor, grant_id: str, after: str | None = None, limit: int = 1000, *, wait: bool = True
     ) -> tuple[Grant, list[tuple[str, dict[str, Value] | None]], str | None]:
-        """Spend one use and return the granted fields of (a page of) the grant's citizens."""
+        """Spend one use and return the granted fields of (a page of) the grant's citizens.
+
+        ``wait=False``: only a quick read, now. Raises keys.sqlstore.WouldWait, having changed
+        nothing, if the write lock is taken or the page holds more than QUICK_PAGE citizens (the HTTP
+        layer then runs the read in its threadpool).
+        """
         limit = max(1, min(limit, 5000))
         event = Event("grants.read", grant_id=grant_id)
         try:
-            return self._read(actor, grant_id, after, limit, event)
+            return self._read(actor, grant_id, after, limit, event, wait)
         except VaultError as exc:
+            if not wait:  # nothing was changed: the caller's retry, where waiting is fine, records it
+                raise WouldWait from None
             self._refusal_audited(actor, event, exc)
             raise
 
     def _read(
-        self, actor: Actor, grant_id: str, after: str | None, limit: int, event: Event
+        self, actor: Actor, grant_id: str, after: str | None, limit: int, event: Event, wait: bool
     ) -> tuple[Grant, list[tuple[str, dict[str, Value] | None]], str | None]:
         now = self._clock()
-        with writing(self.engine) as conn:
+        with writing(self.engine, wait=wait) as conn:
             spent = _SPEND.first(conn, {"grant_id": grant_id, "b_agency": actor.agency, "now": iso(now)})
             if spent is not None:
-                return self._read_spent(conn, actor, grant_from_row(spent), after, limit, event, now)
+                return self._read_spent(conn, actor, grant_from_row(spent), after, limit, event, now, wait)
         # Outside the transaction: on SQLite the failed UPDATE above held the write lock, and
         # _why_not records an expiry or exhaustion in a transaction of its own.
+        if not wait:
+            raise WouldWait
         raise self._why_not(grant_id, actor.agency, now)
 
     def _read_spent(
@@ -334,6 +344,7 @@ class GrantService:
         limit: int,
         event: Event,
         now: datetime,
+        wait: bool,
     ) -> tuple[Grant, list[tuple[str, dict[str, Value] | None]], str | None]:
         """The rest of a read, in the transaction that spent the use."""
         purpose = self.purposes.get(grant.purpose, conn)
@@ -343,6 +354,8 @@ class GrantService:
         page = [r[0] for r in _PAGE.rows(conn, {"grant_id": grant.id, "after": after or "", "limit": limit + 1})]
         more = len(page) > limit
         page = page[:limit]
+        if not wait and len(page) > QUICK_PAGE:
+            raise WouldWait  # rolls the spent use back; the caller reads again where waiting is fine
         if grant.lawful_basis == "consent":
             categories = self._categories(grant.fields)
             for c in page:

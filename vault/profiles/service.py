@@ -13,7 +13,7 @@ from sqlalchemy import Connection, Engine, bindparam, delete, select
 from sqlalchemy.exc import IntegrityError
 
 from keys.dekstore import DekRef, DekStore
-from keys.sqlstore import Prepared, RawUuids, rows_in, writing
+from keys.sqlstore import Prepared, RawUuids, WouldWait, rows_in, writing
 from vault.audit.log import Actor, AuditLog, Event
 from vault.catalogue import Catalogue, Value
 from vault.errors import AuditUnavailable, CannotDecrypt, Conflict, NotFound, ValidationFailed, VaultError
@@ -79,13 +79,17 @@ class ProfileService:
         self.pii = Intake(catalogue, pii_spacy_model)  # free-text screening; Presidio loads on first use
 
     @contextmanager
-    def _failures_audited(self, actor: Actor, event: Event) -> Iterator[None]:
-        """A refused or failed operation leaves an event too (its own transaction), with the reason."""
+    def _failures_audited(self, actor: Actor, event: Event, wait: bool = True) -> Iterator[None]:
+        """A refused or failed operation leaves an event too (its own transaction), with the reason.
+        Asked not to wait, it leaves nothing and raises WouldWait: the caller's retry, where
+        waiting is fine, fails the same way and records it."""
         try:
             yield
         except AuditUnavailable:
             raise
         except VaultError as exc:
+            if not wait:
+                raise WouldWait from None
             self.audit.record(actor, replace(event, outcome="failed", reason=reason_code(exc)))
             raise
 
@@ -136,16 +140,19 @@ class ProfileService:
         action: str = "citizens.read",
         purpose: str | None = None,
         grant_id: str | None = None,
+        wait: bool = True,
     ) -> Profile:
         """Decrypt only ``fields`` (all when None). Erased citizens show only legally held fields.
 
         The read is audited in the same transaction (no audit, no data); a refused read is audited too.
+        ``wait=False``: raise keys.sqlstore.WouldWait, having done nothing, rather than wait for the
+        write lock (the HTTP layer then runs the read in its threadpool).
         """
         event = Event(action, citizen_id=citizen, fields=list(fields or ()), purpose=purpose, grant_id=grant_id)
-        with self._failures_audited(actor, event):
+        with self._failures_audited(actor, event, wait):
             if fields is not None:
                 self.catalogue.check_names(list(fields))
-            with writing(self.engine) as conn:
+            with writing(self.engine, wait=wait) as conn:
                 row = _PROFILE.first(conn, {"cid": RawUuids(conn.dialect).param(citizen.bytes)})
                 if row is None:
                     raise NotFound("no such citizen")
