@@ -10,15 +10,16 @@ import weakref
 from collections import namedtuple
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, LargeBinary, Table, create_engine, event, insert
+from sqlalchemy import Connection, Engine, Table, create_engine, event
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ClauseElement
+
+from keys.rowcodec import RowCodec
 
 log = logging.getLogger(__name__)
 
@@ -263,65 +264,11 @@ class Prepared:
         return None if row is None else row[0]
 
 
-class RowWriter:
-    """executemany INSERTs into one table with SQLAlchemy's own type conversions but without its
-    per-row statement bookkeeping, which cost more than SQLite itself on bulk imports.
-
-    ``encode`` turns a row (column name -> Python value) into driver parameters; it is pure, so
-    forked import workers can run it and hand the main process ready parameters. Equal datetimes
-    (one timestamp for a whole batch) are converted once.
-    """
-
-    def __init__(self, table: Table, dialect: Dialect) -> None:
-        compiled = insert(table).compile(dialect=dialect)
-        self.sql = str(compiled)
-        self.positional = bool(compiled.positional)
-        names = list(compiled.positiontup or []) if self.positional else [c.name for c in table.columns]
-        # bytes go to both drivers as they are; SQLAlchemy's LargeBinary processor would wrap them
-        # in memoryviews, which cannot cross a process boundary.
-        procs = [
-            None
-            if isinstance(table.columns[n].type, LargeBinary)
-            else table.columns[n].type.dialect_impl(dialect).bind_processor(dialect)
-            for n in names
-        ]
-        self._pairs = list(zip(names, procs, strict=True))
-        self._memo: dict[Any, Any] = {}
-        self._columns = [c.name for c in table.columns]
-        # Rows given as values in column order pass through as they are when the driver takes them
-        # positionally in that order and no column needs a conversion (the audit log's rows).
-        self._plain = self.positional and names == self._columns and all(p is None for p in procs)
-
-    def _convert(self, proc: Any, value: Any) -> Any:
-        if proc is None or value is None:
-            return value
-        if isinstance(value, datetime):
-            if value not in self._memo:
-                self._memo[value] = proc(value)
-            return self._memo[value]
-        return proc(value)
-
-    def encode(self, row: Mapping[str, Any]) -> Any:
-        """Driver parameters for one row."""
-        if self.positional:
-            return tuple([self._convert(p, row[n]) for n, p in self._pairs])
-        return {n: self._convert(p, row[n]) for n, p in self._pairs}
-
-    def encode_values(self, values: Sequence[Any]) -> Any:
-        """Driver parameters for one row given as values in table column order."""
-        if self._plain:
-            return tuple(values)
-        return self.encode(dict(zip(self._columns, values, strict=True)))
-
-    def write(self, conn: Connection, params: Sequence[Any]) -> None:
-        """executemany already-encoded rows in the caller's transaction (on its DBAPI cursor; a
-        driver error is raised as SQLAlchemy's ``DBAPIError``)."""
-        if params:
-            _run(conn, self.sql, params, many=True)
-
-
 def bulk_insert(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Insert rows (column name -> value) with one executemany; see :class:`RowWriter`."""
-    if rows:
-        writer = RowWriter(table, conn.dialect)
-        writer.write(conn, [writer.encode(r) for r in rows])
+    """Insert rows (column name -> value, every column given) with :class:`keys.rowcodec.RowCodec`:
+    SQLAlchemy's own type conversions, without its per-row statement bookkeeping."""
+    if not rows:
+        return
+    codec = RowCodec(table, conn.dialect)
+    columns = [(name, codec.converter(name)) for name in codec.columns]
+    codec.write(conn, [codec.row([None if (v := r[n]) is None else f(v) for n, f in columns]) for r in rows])
