@@ -248,3 +248,14 @@ def test_batched_rows_hash_exactly_the_canonical_encoding() -> None:
         assert row == (seq, *values, expected_prev, chain.link(expected_prev, values))
         expected_prev = row[-1]
     assert head == expected_prev
+
+
+def test_the_verifiers_linker_hashes_exactly_like_link() -> None:
+    """chain.Linker remembers encodings (at most ``limit``); its hashes are chain.link's."""
+    link = chain.Linker(limit=3)
+    prev = chain.GENESIS
+    for i in range(20):
+        values = ["2026-11-25T00:00:00.000000Z", f"actor-{i % 4}", "clerk", "tax-office", "grants.read"]
+        values += [str(uuid.uuid4()), '["a","b"]', None, f'g"{i}\u2028', "allowed", None, "req-\u00e9"]
+        assert link(prev, values) == chain.link(prev, values)
+        prev = chain.link(prev, values)

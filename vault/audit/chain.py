@@ -62,6 +62,28 @@ def link(prev: bytes, values: Sequence[Any]) -> bytes:
     return hashlib.sha256(prev + canonical(values)).digest()
 
 
+class Linker:
+    """:func:`link` for long runs of events (verification walks millions), remembering the canonical
+    encodings of values that repeat (actor, action, purpose, outcome, a batch's timestamp); at most
+    ``limit`` of them, so unique values (citizen ids) cannot grow it without bound."""
+
+    def __init__(self, limit: int = 100_000) -> None:
+        self._memo: dict[Any, str] = {}
+        self._limit = limit
+
+    def __call__(self, prev: bytes, values: Sequence[Any]) -> bytes:
+        memo = self._memo
+        parts = []
+        for value in values:
+            part = memo.get(value)
+            if part is None:
+                part = encode_value(value)
+                if len(memo) < self._limit:
+                    memo[value] = part
+            parts.append(part)
+        return hashlib.sha256(prev + ("[" + ",".join(parts) + "]").encode("ascii")).digest()
+
+
 def link_encoded(prev: bytes, encoded: Sequence[str]) -> bytes:
     """:func:`link` for values already passed through :func:`encode_value` (batched appends)."""
     return hashlib.sha256(prev + ("[" + ",".join(encoded) + "]").encode("ascii")).digest()

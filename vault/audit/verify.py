@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Engine, func, select
 
@@ -67,8 +67,7 @@ class Report:
         }
 
 
-@dataclass(frozen=True)
-class Row:
+class Row(NamedTuple):
     """One stored event: sequence, hashed values, previous hash, own hash."""
 
     seq: int
@@ -121,6 +120,7 @@ def walk(
     if report.finding:
         return report
     at_count = {c.count: c for c in checkpoints}
+    link = chain.Linker()
     expected, prev, prev_prev = 1, chain.GENESIS, None
     it: Iterator[Row] = iter(rows)
     row = next(it, None)
@@ -137,7 +137,7 @@ def walk(
                     row.seq - 1, "edited", f"event {row.seq - 1} was changed and its hash recomputed"
                 )
             return report
-        if chain.link(row.prev_hash, row.values) != row.hash:
+        if link(row.prev_hash, row.values) != row.hash:
             report.finding = Finding(row.seq, "edited", f"event {row.seq} does not match its hash")
             return report
         prev_prev, prev = prev, row.hash
