@@ -176,6 +176,7 @@ def main() -> None:
             if n != len(ids):
                 raise RuntimeError(f"bulk read returned {n} records, expected {len(ids)}")
         profile_text = _profile(vault, bulk.id, args.page) if args.profile or median(inproc) < BULK_TARGET else None
+        vault.close()  # from here on only the servers touch the database (no second checkpointer)
 
         # -- HTTP ----------------------------------------------------------------------------
         (root / "bare_app.py").write_text(BARE_APP.format(db=data / "vault.db"))
