@@ -255,7 +255,13 @@ def test_the_verifiers_linker_hashes_exactly_like_link() -> None:
     link = chain.Linker(limit=3)
     prev = chain.GENESIS
     for i in range(20):
-        values = ["2026-11-25T00:00:00.000000Z", f"actor-{i % 4}", "clerk", "tax-office", "grants.read"]
+        values: list[str | None] = [
+            "2026-11-25T00:00:00.000000Z",
+            f"actor-{i % 4}",
+            "clerk",
+            "tax-office",
+            "grants.read",
+        ]
         values += [str(uuid.uuid4()), '["a","b"]', None, f'g"{i}\u2028', "allowed", None, "req-\u00e9"]
         assert link(prev, values) == chain.link(prev, values)
         prev = chain.link(prev, values)
