@@ -30,6 +30,7 @@ from vault.catalogue import Value
 from vault.consent.service import ConsentService
 from vault.errors import NotFound, Refused, ValidationFailed, VaultError
 from vault.grants.model import Grant, GrantRequest, grant_from_row
+from vault.grants.refusals import why_not
 from vault.grants.tables import grant_citizens, grants
 from vault.models import agencies, citizens
 from vault.pii.intake import OWN_ENTITY, own_values, redact_outside
@@ -330,10 +331,10 @@ class GrantService:
             if spent is not None:
                 return self._read_spent(conn, actor, grant_from_row(spent), after, limit, event, now, wait)
         # Outside the transaction: on SQLite the failed UPDATE above held the write lock, and
-        # _why_not records an expiry or exhaustion in a transaction of its own.
+        # why_not records an expiry or exhaustion in a transaction of its own.
         if not wait:
             raise WouldWait
-        raise self._why_not(grant_id, actor.agency, now)
+        raise why_not(self.engine, grant_id, actor.agency, now)
 
     def _read_spent(
         self,
@@ -391,30 +392,3 @@ class GrantService:
             ],
         )
         return grant, records, (page[-1] if more and page else None)
-
-    def _why_not(self, grant_id: str, agency: str, now: datetime) -> VaultError:
-        """Why a grant could not be spent: the precise reason, and expiry or exhaustion recorded."""
-        with writing(self.engine) as conn:
-            row = conn.execute(select(grants).where(grants.c.id == grant_id, grants.c.agency == agency)).one_or_none()
-            if row is None:
-                return NotFound("no such grant")
-            if row.status == "active" and row.expires_at <= iso(now):
-                conn.execute(
-                    update(grants).where(grants.c.id == grant_id, grants.c.status == "active").values(status="expired")
-                )
-                return Refused("grant-expired", "the grant has expired")
-            if row.status == "active" and row.uses >= row.max_uses:
-                conn.execute(
-                    update(grants)
-                    .where(grants.c.id == grant_id, grants.c.status == "active")
-                    .values(status="exhausted")
-                )
-                return Refused("grant-exhausted", "the grant's uses are spent")
-        reasons = {
-            "pending": ("consent-required", "waiting for the citizen's consent"),
-            "revoked": ("grant-revoked", f"the grant was revoked ({row.status_reason or 'revoked'})"),
-            "expired": ("grant-expired", "the grant has expired"),
-            "exhausted": ("grant-exhausted", "the grant's uses are spent"),
-        }
-        code, message = reasons.get(row.status, ("grant-unusable", "the grant cannot be used"))
-        return Refused(code, message)
