@@ -13,6 +13,7 @@ trip that must not block the loop.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from functools import partial
 from typing import Any, TypeVar
@@ -28,6 +29,10 @@ T = TypeVar("T")
 async def run_short(request: Request, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """``call(*args, **kwargs)``: on the loop if it can run now without waiting, else in the threadpool."""
     if request.app.state.inline_writes:
+        # Yield once first: the loop then polls its sockets between one request's authentication
+        # and its read. Without it, tasks ran back to back and requests waiting to be read piled up
+        # (p99 at 32 connections 250-1,200 ms in back-to-back runs, 96-225 ms with it).
+        await asyncio.sleep(0)
         try:
             return call(*args, wait=False, **kwargs)
         except WouldWait:
