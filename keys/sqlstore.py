@@ -41,7 +41,7 @@ def make_engine(url: str, *, secure_delete: bool = False, autocheckpoint: int = 
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"timeout": 30})
-    _GATES[engine] = threading.RLock()
+    _GATES[engine] = _Gate()
 
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -60,11 +60,46 @@ def make_engine(url: str, *, secure_delete: bool = False, autocheckpoint: int = 
     return engine
 
 
-# SQLite takes one writer at a time, and a writer that finds the database locked sleeps and polls
-# (busy handler: sleeps of 1 to 100 ms) instead of queueing. Writers of one process queue on this
-# lock first, so the lock passes to the next writer as soon as it is free: under 32 concurrent grant
-# reads this turned a p99 of seconds into the queue's own length. PostgreSQL queues row locks itself.
-_GATES: weakref.WeakKeyDictionary[Engine, threading.RLock] = weakref.WeakKeyDictionary()
+class _Gate:
+    """The writers' queue of one SQLite engine in this process.
+
+    SQLite takes one writer at a time, and a writer that finds the database locked sleeps and polls
+    (busy handler: sleeps of 1 to 100 ms) instead of queueing. Writers of one process queue here
+    first, so the lock passes to the next writer as soon as it is free: under 32 concurrent grant
+    reads this turned a p99 of seconds into the queue's own length. PostgreSQL queues row locks
+    itself. A writer that will not wait never overtakes one that is waiting.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._count = threading.Lock()
+        self._waiting = 0
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        """Wait for the gate."""
+        with self._count:
+            self._waiting += 1
+        try:
+            self._lock.acquire()
+        finally:
+            with self._count:
+                self._waiting -= 1
+        try:
+            yield
+        finally:
+            self._lock.release()
+
+    def try_acquire(self) -> bool:
+        """Take the gate if it is free and nobody is waiting for it."""
+        return not self._waiting and self._lock.acquire(blocking=False)
+
+    def release(self) -> None:
+        """Give back a gate taken by :meth:`try_acquire`."""
+        self._lock.release()
+
+
+_GATES: weakref.WeakKeyDictionary[Engine, _Gate] = weakref.WeakKeyDictionary()
 
 
 class WouldWait(Exception):
@@ -88,10 +123,10 @@ def writing(engine: Engine, *, wait: bool = True) -> Iterator[Connection]:
             yield conn
         return
     if wait:
-        with gate, engine.begin() as conn:
+        with gate.held(), engine.begin() as conn:
             yield conn
         return
-    if not gate.acquire(blocking=False):
+    if not gate.try_acquire():
         raise WouldWait
     try:
         with engine.begin() as conn:

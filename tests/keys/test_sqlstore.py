@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, bindparam, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
+from keys import sqlstore
 from keys.sqlstore import Checkpointer, Prepared, make_engine, writing
 
 
@@ -95,3 +96,49 @@ def test_prepared_statements_run_on_the_driver_with_sqlalchemy_errors(tmp_path: 
     with engine.connect() as conn:
         assert Prepared(select(items.c.n).where(items.c.id == bindparam("b_id"))).scalar(conn, {"b_id": 1}) == 42
     engine.dispose()
+
+
+def test_the_writers_gate_lets_no_one_barge_past_a_waiting_writer() -> None:
+    gate = sqlstore._Gate()
+    holding, release_holder, waiter_in, release_waiter = (threading.Event() for _ in range(4))
+
+    def holder() -> None:
+        with gate.held():
+            holding.set()
+            release_holder.wait()
+
+    def waiter() -> None:
+        with gate.held():
+            waiter_in.set()
+            release_waiter.wait()
+
+    def try_from_another_thread() -> bool:
+        got: list[bool] = []
+
+        def attempt() -> None:
+            got.append(gate.try_acquire())
+            if got[0]:
+                gate.release()
+
+        t = threading.Thread(target=attempt)
+        t.start()
+        t.join()
+        return got[0]
+
+    h = threading.Thread(target=holder)
+    h.start()
+    holding.wait()
+    w = threading.Thread(target=waiter)
+    w.start()
+    deadline = time.monotonic() + 30
+    while gate._waiting != 1 and time.monotonic() < deadline:  # the waiter is queued
+        time.sleep(0.01)
+    assert gate._waiting == 1
+    assert not try_from_another_thread()  # held, and someone is waiting
+    release_holder.set()
+    h.join()
+    waiter_in.wait()
+    assert not try_from_another_thread()  # the waiter got it, not the one that would not wait
+    release_waiter.set()
+    w.join()
+    assert try_from_another_thread()  # free and nobody waiting
