@@ -47,9 +47,10 @@ def golden(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     vault = init_vault(backend_settings(request, tmp_path_factory.mktemp("golden"), request.param))
     try:
         populate(vault)
-        report = verify_database(vault.audit)
-        assert report.ok, report.finding
-        assert (report.events, report.head_count, report.checkpoints) == (TOTAL, TOTAL, len(CHECKPOINTS))
+        for parallel_from in (TOTAL + 1, 1):  # one process, then two split at a checkpoint
+            report = verify_database(vault.audit, parallel_from=parallel_from)
+            assert report.ok, report.finding
+            assert (report.events, report.head_count, report.checkpoints) == (TOTAL, TOTAL, len(CHECKPOINTS))
         with vault.data_engine.connect() as conn:
             assert list(conn.scalars(select(audit_checkpoints.c.count).order_by("count"))) == CHECKPOINTS
     finally:
@@ -182,10 +183,12 @@ def test_tampered_events_are_named_by_kind_and_first_seq(
     attack = Attack(logged.data_engine, load_events(logged.data_engine))
     tamper(attack, where)
     attack.commit()
-    report = verify_database(logged.audit)
-    assert not report.ok
-    assert report.finding is not None
-    assert (report.finding.kind, report.finding.seq) == (kind, seq), report.finding
+    # Once in one process, once split at the checkpoint nearest the middle (14) across two.
+    for parallel_from in (TOTAL + 1, 1):
+        report = verify_database(logged.audit, parallel_from=parallel_from)
+        assert not report.ok
+        assert report.finding is not None
+        assert (report.finding.kind, report.finding.seq) == (kind, seq), (parallel_from, report.finding)
 
 
 def test_a_consistent_rewrite_without_checkpoints_still_fails_the_head(logged: Vault) -> None:

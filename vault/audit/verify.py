@@ -16,7 +16,9 @@ export too; :func:`verify_database` adds the head record, which only the vault c
 
 from __future__ import annotations
 
+import multiprocessing
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -24,11 +26,14 @@ from sqlalchemy import Engine, func, select
 
 from keys.aead import constant_time_equal
 from keys.audit_signing import verify as verify_signature
+from keys.sqlstore import make_engine
 from vault.audit import chain
 from vault.audit.log import AuditLog, Checkpoint
 from vault.audit.tables import audit_checkpoints, audit_events, audit_head
 
 Progress = Callable[[int, int], None]
+# From this many events on, verify uses a second process (starting one costs about half a second).
+PARALLEL_FROM = 200_000
 COLUMNS = [audit_events.c.seq, *(audit_events.c[n] for n in chain.EVENT_COLUMNS)]
 
 
@@ -113,15 +118,22 @@ def walk(
     expected_total: int | None = None,
     find_hash: Callable[[bytes], int | None] = lambda _h: None,
     progress: Progress | None = None,
+    start: int = 1,
+    start_prev: bytes = chain.GENESIS,
+    final: bool = True,
 ) -> Report:
-    """Verify rows (ordered by seq) against the chain rule and the signed checkpoints."""
+    """Verify rows (ordered by seq) against the chain rule and the signed checkpoints.
+
+    ``start``/``start_prev``: the rows begin at event ``start``, linking to ``start_prev`` (a signed
+    checkpoint's hash when another process verifies the part before). ``final``: the rows run to
+    the end of the log (a checkpoint beyond them means the log was truncated)."""
     report = Report(checkpoints=len(checkpoints), checkpoint_kids=sorted({c.kid for c in checkpoints}))
     report.finding = check_checkpoints(checkpoints, public_keys)
     if report.finding:
         return report
     at_count = {c.count: c for c in checkpoints}
     link = chain.Linker()
-    expected, prev, prev_prev = 1, chain.GENESIS, None
+    expected, prev, prev_prev = start, start_prev, None
     it: Iterator[Row] = iter(rows)
     row = next(it, None)
     while row is not None:
@@ -155,7 +167,7 @@ def walk(
     n = expected - 1
     report.events = n
     covered = max(at_count, default=0)
-    if covered > n:
+    if final and covered > n:
         report.finding = Finding(n + 1, "missing", f"log truncated: a checkpoint covers {covered} events, {n} remain")
     if progress is not None:
         progress(n, total)
@@ -169,11 +181,13 @@ def load_checkpoints(engine: Engine) -> list[Checkpoint]:
     return [Checkpoint(int(r._mapping["count"]), bytes(r.head_hash), r.ts, r.kid, bytes(r.signature)) for r in rows]
 
 
-def _stream(engine: Engine) -> Iterator[Row]:
-    """Every event in order, straight from the driver's cursor (no per-row result objects: this
-    loop runs a million times). PostgreSQL gets a server-side cursor so memory stays flat."""
+def _stream(engine: Engine, first: int = 1, last: int | None = None) -> Iterator[Row]:
+    """Events ``first``..``last`` (to the end when None) in order, straight from the driver's cursor
+    (no per-row result objects: this loop runs a million times). PostgreSQL gets a server-side
+    cursor so memory stays flat."""
     names = ", ".join(["seq", *chain.EVENT_COLUMNS, "prev_hash", "hash"])
-    sql = f"SELECT {names} FROM audit_events ORDER BY seq"  # noqa: S608 - fixed column names only
+    bounds = f"WHERE seq >= {int(first)}" + ("" if last is None else f" AND seq <= {int(last)}")
+    sql = f"SELECT {names} FROM audit_events {bounds} ORDER BY seq"  # noqa: S608 - fixed names, integers
     with engine.connect() as conn:
         driver: Any = conn.connection.driver_connection
         cursor = driver.cursor(name="cv_audit_verify") if engine.dialect.name == "postgresql" else driver.cursor()
@@ -186,28 +200,102 @@ def _stream(engine: Engine) -> Iterator[Row]:
             cursor.close()
 
 
-def verify_database(log: AuditLog, progress: Progress | None = None) -> Report:
-    """Verify the stored log: chain, checkpoints, and the MACed head record."""
-    engine = log.engine
-    with engine.connect() as conn:
-        total = int(conn.scalar(select(func.count()).select_from(audit_events)) or 0)
-        head = conn.execute(select(audit_head).where(audit_head.c.id == 1)).one_or_none()
-
+def _hash_finder(engine: Engine) -> Callable[[bytes], int | None]:
     def find_hash(digest: bytes) -> int | None:
         with engine.connect() as conn:
             found = conn.scalar(select(audit_events.c.seq).where(audit_events.c.hash == digest).limit(1))
         return None if found is None else int(found)
 
+    return find_hash
+
+
+def _split(checkpoints: Sequence[Checkpoint], total: int, parallel_from: int) -> Checkpoint | None:
+    """The checkpoint nearest the middle of a log long enough to verify in two processes."""
+    if total < parallel_from or not checkpoints:
+        return None
+    best = min(checkpoints, key=lambda c: abs(c.count - total / 2))
+    return best if 0 < best.count < total else None
+
+
+def _walk_rest(
+    url: str, cp: Checkpoint, checkpoints: list[Checkpoint], keys: dict[str, bytes], total: int, expected: int | None
+) -> Report:
+    """The events after checkpoint ``cp``, verified in a process of their own (see verify_database)."""
+    engine = make_engine(url)
+    try:
+        return walk(
+            _stream(engine, cp.count + 1),
+            checkpoints,
+            keys,
+            total=total,
+            expected_total=expected,
+            find_hash=_hash_finder(engine),
+            start=cp.count + 1,
+            start_prev=cp.head_hash,
+        )
+    finally:
+        engine.dispose()
+
+
+def _walk_in_two(
+    log: AuditLog,
+    cp: Checkpoint,
+    checkpoints: list[Checkpoint],
+    total: int,
+    expected: int | None,
+    progress: Progress | None,
+) -> Report:
+    """Events up to ``cp`` here, the rest in a second process starting from the hash ``cp`` signed:
+    every event's hash covers its stored link, and the link across the split is the checkpoint's."""
+    engine, keys = log.engine, log.signer.public_keys
+    url = engine.url.render_as_string(hide_password=False)
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        later = pool.submit(_walk_rest, url, cp, checkpoints, keys, total, expected)
+        report = walk(
+            _stream(engine, 1, cp.count),
+            [c for c in checkpoints if c.count <= cp.count],
+            keys,
+            total=total,
+            expected_total=expected,
+            find_hash=_hash_finder(engine),
+            progress=progress,
+            final=False,
+        )
+        rest = later.result()
+    report.checkpoints, report.checkpoint_kids = rest.checkpoints, rest.checkpoint_kids
+    if report.ok and report.events < cp.count:  # the first part ended early
+        n = report.events
+        report.finding = Finding(n + 1, "missing", f"log truncated: a checkpoint covers {cp.count} events, {n} remain")
+    elif report.ok:
+        report.events, report.finding = rest.events, rest.finding
+    if progress is not None:
+        progress(report.events, total)
+    return report
+
+
+def verify_database(log: AuditLog, progress: Progress | None = None, parallel_from: int = PARALLEL_FROM) -> Report:
+    """Verify the stored log: chain, checkpoints, and the MACed head record. A log of at least
+    ``parallel_from`` events is verified in two processes, split at a signed checkpoint."""
+    engine = log.engine
+    with engine.connect() as conn:
+        total = int(conn.scalar(select(func.count()).select_from(audit_events)) or 0)
+        head = conn.execute(select(audit_head).where(audit_head.c.id == 1)).one_or_none()
+
     checkpoints = load_checkpoints(engine)
-    report = walk(
-        _stream(engine),
-        checkpoints,
-        log.signer.public_keys,
-        total=total,
-        expected_total=None if head is None else int(head._mapping["count"]),
-        find_hash=find_hash,
-        progress=progress,
-    )
+    expected = None if head is None else int(head._mapping["count"])
+    cp = _split(checkpoints, total, parallel_from)
+    if cp is not None:
+        report = _walk_in_two(log, cp, checkpoints, total, expected, progress)
+    else:
+        report = walk(
+            _stream(engine),
+            checkpoints,
+            log.signer.public_keys,
+            total=total,
+            expected_total=expected,
+            find_hash=_hash_finder(engine),
+            progress=progress,
+        )
     if head is None:
         if total and report.ok:
             report.finding = Finding(1, "head-mismatch", "the head record is missing")
