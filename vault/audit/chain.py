@@ -84,11 +84,6 @@ class Linker:
         return hashlib.sha256(prev + ("[" + ",".join(parts) + "]").encode("ascii")).digest()
 
 
-def link_encoded(prev: bytes, encoded: Sequence[str]) -> bytes:
-    """:func:`link` for values already passed through :func:`encode_value` (batched appends)."""
-    return hashlib.sha256(prev + ("[" + ",".join(encoded) + "]").encode("ascii")).digest()
-
-
 def checkpoint_message(count: int, head: bytes, ts: str) -> bytes:
     """What a checkpoint signature covers."""
     return CHECKPOINT_PREFIX + json.dumps([count, head.hex(), ts], separators=(",", ":")).encode("ascii")
