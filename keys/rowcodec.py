@@ -36,6 +36,7 @@ class RowCodec:
         # SQLite: many rows per INSERT statement (fewer statement steps and resets per row; 999
         # variables fit any SQLite build). Other drivers get plain executemany.
         sqlite = dialect.name == "sqlite" and self.positional
+        self.sqlite_multi = sqlite
         self._per_statement = max(1, min(100, 999 // len(self.columns))) if sqlite else 1
         if self._per_statement > 1:
             head, _, one = self.sql.partition(" VALUES ")
@@ -79,3 +80,66 @@ class RowCodec:
             conn.exec_driver_sql(self._multi_sql, [tuple(flat(params[i : i + k])) for i in range(0, whole, k)])
         if whole < len(params):
             conn.exec_driver_sql(self.sql, list(params[whole:]))
+
+    def shared(self, columns: Sequence[str], values: Sequence[Any]) -> SharedRows:
+        """A writer of rows in which ``columns`` hold the same ``values`` (driver values) in every
+        row; each row then carries only the other columns, in the table's column order."""
+        return SharedRows(self, dict(zip(columns, values, strict=True)))
+
+
+class SharedRows:
+    """Inserts rows that share some column values (a batch's timestamp, status, actor...).
+
+    On SQLite the shared values are bound once per statement, ``INSERT ... SELECT ?, column1, ...
+    FROM (VALUES (...), ...)``: each row binds only its own columns, which at import sizes costs
+    measurably less than binding every column of every row. Other drivers get whole rows
+    (:meth:`RowCodec.write`). The rows stored are the same either way.
+    """
+
+    def __init__(self, codec: RowCodec, shared: dict[str, Any]) -> None:
+        unknown = set(shared) - set(codec.columns)
+        if unknown:
+            raise ValueError(f"unknown columns: {', '.join(sorted(unknown))}")
+        self.codec = codec
+        self.own = [c for c in codec.columns if c not in shared]
+        if not self.own:
+            raise ValueError("every column is shared")
+        self._shared = shared
+        # Where each column's value comes from: the shared values, or position i of a row.
+        self._sources: list[tuple[bool, Any]] = []
+        own = 0
+        for column in codec.columns:
+            if column in shared:
+                self._sources.append((True, shared[column]))
+            else:
+                self._sources.append((False, own))
+                own += 1
+        self._per_statement = max(1, min(200, (999 - len(shared)) // len(self.own))) if codec.sqlite_multi else 0
+        if self._per_statement:
+            head = codec.sql.partition(" VALUES ")[0]
+            picks, numbered = [], iter(range(1, len(self.own) + 1))
+            for column in codec.columns:
+                picks.append("?" if column in shared else f"column{next(numbered)}")
+            self._select = f"{head} SELECT {', '.join(picks)} FROM (VALUES "  # noqa: S608 - column names and placeholders only
+            self._one = "(" + ", ".join(["?"] * len(self.own)) + ")"
+            self._bound = tuple(shared[c] for c in codec.columns if c in shared)
+            self._multi_sql = self._select + ",".join([self._one] * self._per_statement) + ")"
+
+    def write(self, conn: Connection, rows: Sequence[Sequence[Any]]) -> None:
+        """Insert ``rows`` (each the non-shared columns' driver values, in column order) in the
+        caller's transaction."""
+        if not rows:
+            return
+        k = self._per_statement
+        if not k:
+            whole_rows = [[value if shared else row[value] for shared, value in self._sources] for row in rows]
+            self.codec.write(conn, [self.codec.row(r) for r in whole_rows])
+            return
+        flat, bound = chain.from_iterable, self._bound
+        whole = len(rows) - len(rows) % k
+        if whole:
+            conn.exec_driver_sql(self._multi_sql, [bound + tuple(flat(rows[i : i + k])) for i in range(0, whole, k)])
+        if whole < len(rows):
+            rest = rows[whole:]
+            sql = self._select + ",".join([self._one] * len(rest)) + ")"
+            conn.exec_driver_sql(sql, bound + tuple(flat(rest)))

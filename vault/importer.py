@@ -79,6 +79,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 Progress = Callable[[int], None]
 _TAKEN = "already registered to another citizen"
+_CREATED = Event("citizens.create", "allowed")  # the audit event of each imported profile
 
 
 @dataclass
@@ -318,7 +319,7 @@ class Importer:
         rows.index.write(conn, batch.blind_index)
         rows.pii.write(conn, batch.pii)
         # One event per created profile, in the batch's transaction: no profile without its audit event.
-        self.profiles.audit.append(conn, self._actor, [Event("citizens.create", "allowed", c) for c in batch.ids])
+        self.profiles.audit.append_per_citizen(conn, self._actor, _CREATED, batch.ids)
 
     def _insert(self, result: ImportResult, last_line: int, batch: PreparedBatch, errors: list[LineError]) -> None:
         with self._writer.transaction() as conn:

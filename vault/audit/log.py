@@ -13,6 +13,7 @@ chain no forks. Signed checkpoints are written in the same transaction every
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import uuid
@@ -211,7 +212,57 @@ class AuditLog:
             raise AuditUnavailable("the audit log refused the event") from None
 
     def _append(self, conn: Connection, actor: Actor, events: Sequence[Event]) -> list[int]:
-        n = len(events)
+        def write(ts: str, first: int, prev: bytes) -> bytes:
+            rows, head = chain_rows(actor, events, ts, first, prev)
+            writer = self._writer(conn)
+            writer.write(conn, [writer.row(r) for r in rows])
+            return head
+
+        return self._extend(conn, len(events), write)
+
+    def append_per_citizen(self, conn: Connection, actor: Actor, event: Event, citizens: Sequence[str]) -> list[int]:
+        """Append one ``event`` per citizen id in ``citizens`` (``event.citizen_id`` is replaced), in
+        the caller's open transaction; returns their sequence numbers.
+
+        The events are exactly those :meth:`append` would write for ``[replace(event,
+        citizen_id=c) for c in citizens]``, built for bulk imports (an event per created profile):
+        the columns the events share are clipped, encoded and, on SQLite, bound once."""
+        if not citizens:
+            return []
+        write = functools.partial(self._write_per_citizen, conn, actor, event, citizens)
+        try:
+            return self._extend(conn, len(citizens), write)
+        except DBAPIError:
+            raise AuditUnavailable("the audit log refused the event") from None
+
+    def _write_per_citizen(
+        self, conn: Connection, actor: Actor, event: Event, citizens: Sequence[str], ts: str, first: int, prev: bytes
+    ) -> bytes:
+        values = event_values(actor, replace(event, citizen_id=None), ts)
+        parts = [chain.encode_value(v) for v in values]
+        before = ("[" + ",".join(parts[:5]) + ",").encode("ascii")
+        after = ("," + ",".join(parts[6:]) + "]").encode("ascii")
+        encode, sha256 = chain.encode_value, hashlib.sha256
+        rows: list[tuple[int, str, bytes, bytes]] = []
+        for seq, citizen_id in enumerate(citizens, first):
+            citizen = str(citizen_id)[:36]
+            digest = sha256(prev + before + encode(citizen).encode("ascii") + after).digest()
+            rows.append((seq, citizen, prev, digest))
+            prev = digest
+        shared = dict(zip(chain.EVENT_COLUMNS, values, strict=True))
+        del shared["citizen_id"]
+        self._writer(conn).shared(list(shared), list(shared.values())).write(conn, rows)
+        return prev
+
+    def _writer(self, conn: Connection) -> RowCodec:
+        writer = self._writers.get(conn.dialect.name)
+        if writer is None:  # one executemany without SQLAlchemy's per-row bookkeeping (hot on imports)
+            writer = self._writers[conn.dialect.name] = RowCodec(audit_events, conn.dialect)
+        return writer
+
+    def _extend(self, conn: Connection, n: int, write: Callable[[str, int, bytes], bytes]) -> list[int]:
+        """Reserve ``n`` sequence numbers at the head, have ``write(ts, first, prev)`` insert the
+        events and return the new head hash, then move the head (and checkpoint when due)."""
         row = _RESERVE.first(conn, {"n": n})
         if row is None:
             raise AuditUnavailable("the audit head record is missing")
@@ -221,11 +272,7 @@ class AuditLog:
             raise AuditUnavailable("the audit head record fails its integrity check")
         now = self._clock()
         ts = iso(now)
-        rows, prev = chain_rows(actor, events, ts, first, prev)
-        writer = self._writers.get(conn.dialect.name)
-        if writer is None:  # one executemany without SQLAlchemy's per-row bookkeeping (hot on imports)
-            writer = self._writers[conn.dialect.name] = RowCodec(audit_events, conn.dialect)
-        writer.write(conn, [writer.row(r) for r in rows])
+        prev = write(ts, first, prev)
         last = first + n - 1
         cp_count = int(row.cp_count)
         head_values: dict[str, Any] = {"head_hash": prev}
