@@ -6,8 +6,9 @@ import datetime as dt
 import functools
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -23,7 +24,8 @@ Value = str | int
 _CONTROL_TEXT = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # free text may hold newlines and tabs
 _CONTROL_STRICT = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
-_PHONE = re.compile(r"\+?[0-9 ()\-.]+")
+# Phone characters only ("+" first, digits, spaces, ( ) - .), with 5 to 15 digits.
+_PHONE = re.compile(r"\+?[ ()\-.]*(?:[0-9][ ()\-.]*){5,15}")
 _INT = re.compile(r"-?[0-9]{1,19}")
 _SEPARATORS = re.compile(r"[\W_]+", re.UNICODE)
 _WS = re.compile(r"\s+")
@@ -90,48 +92,7 @@ class FieldSpec(BaseModel):
 
     def validate_value(self, raw: object) -> Value:
         """Check and canonicalise one value; raises ValueError with a reason that omits the value."""
-        if self.type == "integer":
-            return self._integer(raw)
-        if not isinstance(raw, str):
-            raise ValueError(f"expected a string, got {_kind(raw)}")
-        value = raw.strip()
-        if not value.isascii():
-            value = unicodedata.normalize("NFC", value)
-        if not value:
-            raise ValueError("empty")
-        if len(value) > self.max_length:
-            raise ValueError(f"longer than {self.max_length} characters")
-        # isprintable() is a fast C check; the regex only runs for text with newlines or tabs.
-        if not value.isprintable() and (_CONTROL_TEXT if self.type == "text" else _CONTROL_STRICT).search(value):
-            raise ValueError("contains control characters")
-        kind = self.type
-        if kind == "date":
-            try:
-                return dt.date.fromisoformat(value).isoformat()
-            except ValueError:
-                raise ValueError("not a date in YYYY-MM-DD form") from None
-        if kind == "email" and not _EMAIL.fullmatch(value):
-            raise ValueError("not an email address")
-        if kind == "phone":
-            digits = sum(map(value.count, "0123456789"))
-            if not _PHONE.fullmatch(value) or not 5 <= digits <= 15:
-                raise ValueError("not a phone number")
-        if self.pattern is not None and not _compiled(self.pattern).fullmatch(value):
-            raise ValueError("does not match the required format")
-        return value
-
-    def _integer(self, raw: object) -> int:
-        if isinstance(raw, bool):
-            raise ValueError("expected an integer, got a boolean")
-        if isinstance(raw, str) and _INT.fullmatch(raw.strip()):
-            raw = int(raw.strip())
-        if not isinstance(raw, int):
-            raise ValueError(f"expected an integer, got {_kind(raw)}")
-        if self.minimum is not None and raw < self.minimum:
-            raise ValueError(f"below the minimum {self.minimum}")
-        if self.maximum is not None and raw > self.maximum:
-            raise ValueError(f"above the maximum {self.maximum}")
-        return raw
+        return compile_check(self)(raw)
 
     def encode(self, value: Value) -> bytes:
         """Plaintext bytes of a canonical value (what gets encrypted)."""
@@ -159,6 +120,92 @@ def _compiled(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern)
 
 
+Check = Callable[[object], Value]
+
+
+def compile_check(spec: FieldSpec) -> Check:
+    """The check of one field's values, specialised once for its type and limits: returns the
+    canonical value or raises ValueError with a reason that omits the value. The one definition of
+    what a field accepts (:meth:`FieldSpec.validate_value` and :meth:`Catalogue.validate` use it)."""
+    if spec.type == "integer":
+        return _integer_check(spec.minimum, spec.maximum)
+    kind, max_length = spec.type, spec.max_length
+    control = (_CONTROL_TEXT if kind == "text" else _CONTROL_STRICT).search
+    pattern = None if spec.pattern is None else _compiled(spec.pattern).fullmatch
+    too_long = f"longer than {max_length} characters"
+    normalize = unicodedata.normalize
+
+    def text(raw: object) -> str:
+        if not isinstance(raw, str):
+            raise ValueError(f"expected a string, got {_kind(raw)}")
+        value = raw.strip()
+        if not value.isascii():
+            value = normalize("NFC", value)
+        if not value:
+            raise ValueError("empty")
+        if len(value) > max_length:
+            raise ValueError(too_long)
+        # isprintable() is a fast C check; the regex only runs for text with newlines or tabs.
+        if not value.isprintable() and control(value):
+            raise ValueError("contains control characters")
+        return value
+
+    if kind == "date":  # the canonical ISO form; a pattern, if any, is not consulted
+        fromisoformat = dt.date.fromisoformat
+
+        def date(raw: object) -> str:
+            value = text(raw)
+            try:
+                return fromisoformat(value).isoformat()
+            except ValueError:
+                raise ValueError("not a date in YYYY-MM-DD form") from None
+
+        return date
+    shape = {"email": (_EMAIL.fullmatch, "not an email address"), "phone": (_PHONE.fullmatch, "not a phone number")}
+    if kind in shape:
+        fits, wrong = shape[kind]
+
+        def shaped(raw: object) -> str:
+            value = text(raw)
+            if not fits(value):
+                raise ValueError(wrong)
+            if pattern is not None and not pattern(value):
+                raise ValueError("does not match the required format")
+            return value
+
+        return shaped
+    if pattern is None:
+        return text
+    matches = pattern
+
+    def patterned(raw: object) -> str:
+        value = text(raw)
+        if not matches(value):
+            raise ValueError("does not match the required format")
+        return value
+
+    return patterned
+
+
+def _integer_check(minimum: int | None, maximum: int | None) -> Check:
+    below, above = f"below the minimum {minimum}", f"above the maximum {maximum}"
+
+    def integer(raw: object) -> int:
+        if isinstance(raw, bool):
+            raise ValueError("expected an integer, got a boolean")
+        if isinstance(raw, str) and _INT.fullmatch(raw.strip()):
+            raw = int(raw.strip())
+        if not isinstance(raw, int):
+            raise ValueError(f"expected an integer, got {_kind(raw)}")
+        if minimum is not None and raw < minimum:
+            raise ValueError(below)
+        if maximum is not None and raw > maximum:
+            raise ValueError(above)
+        return raw
+
+    return integer
+
+
 def _kind(raw: object) -> str:
     return {dict: "an object", list: "a list", type(None): "null", bool: "a boolean"}.get(type(raw), type(raw).__name__)
 
@@ -174,6 +221,16 @@ class Catalogue:
     """All fields, by name."""
 
     fields: Mapping[str, FieldSpec]
+    # Each field's check, compiled once (validation runs for every value of every import line).
+    _checks: dict[str, Check] = dataclass_field(init=False, repr=False, compare=False)
+    _required: tuple[str, ...] = dataclass_field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_checks", {name: compile_check(spec) for name, spec in self.fields.items()})
+        object.__setattr__(self, "_required", tuple(n for n, s in self.fields.items() if s.required))
+
+    def __reduce__(self) -> tuple[type[Catalogue], tuple[dict[str, FieldSpec]]]:
+        return Catalogue, (dict(self.fields),)  # the compiled checks are rebuilt, never pickled
 
     @classmethod
     def load(cls, path: Path) -> Catalogue:
@@ -203,27 +260,28 @@ class Catalogue:
 
     def validate(self, values: Mapping[str, object], *, creating: bool) -> dict[str, Value | None]:
         """Validate a whole profile (or a correction, where ``None`` removes a field)."""
+        checks, required = self._checks, self._required
         problems: dict[str, str] = {}
         clean: dict[str, Value | None] = {}
         for name, raw in values.items():
-            spec = self.fields.get(name)
-            if spec is None:
+            check = checks.get(name)
+            if check is None:
                 problems[_safe_name(name)] = "unknown field"
                 continue
             if raw is None or (creating and isinstance(raw, str) and not raw.strip()):
-                if creating or spec.required:
-                    if spec.required:
+                if creating or name in required:
+                    if name in required:
                         problems[name] = "required"
                     continue
                 clean[name] = None
                 continue
             try:
-                clean[name] = spec.validate_value(raw)
+                clean[name] = check(raw)
             except ValueError as exc:
                 problems[name] = str(exc)
         if creating:
-            for name, spec in self.fields.items():
-                if spec.required and name not in values and name not in problems:
+            for name in required:
+                if name not in values and name not in problems:
                     problems[name] = "required"
             if not problems and not clean:
                 problems["fields"] = "no fields given"
