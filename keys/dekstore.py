@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import struct
 import uuid
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import NamedTuple
@@ -37,7 +37,7 @@ from sqlalchemy import (
 )
 
 from keys import aead
-from keys.errors import DecryptionFailed, KeyDestroyed, UnknownKeyVersion
+from keys.errors import DecryptionFailed, KeyDestroyed, KeyLayerError, UnknownKeyVersion
 from keys.provider import KeyProvider
 from keys.sqlstore import RawUuids, bulk_insert, checkpoint, rows_in
 
@@ -137,24 +137,41 @@ class DekStore:
         return {r: found[(r.owner.bytes, r.slot, r.version)] for r in wanted}
 
     def get_raw(self, wanted: Collection[RawRef]) -> dict[RawRef, bytes]:
-        """Unwrap DEKs named by (owner's 16 raw bytes, slot, version), one query per 2,000 owners
-        (bulk grant reads); any missing one raises KeyDestroyed."""
+        """Unwrap DEKs named by (owner's 16 raw bytes, slot, version), one query per 2,000 owners;
+        any missing one raises KeyDestroyed, any that fails to unwrap its KeyLayerError."""
         if not wanted:
             return {}
-        owners = list({owner for owner, _, _ in wanted})
-        out: dict[RawRef, bytes] = {}
         unwrap = self.provider.unwrap
-        with self.engine.connect() as conn:
-            ids = RawUuids(conn.dialect)
-            for start in range(0, len(owners), 2000):
-                params = [ids.param(o) for o in owners[start : start + 2000]]
-                for stored, slot, version, kek_version, wrapped in rows_in(conn, _BY_OWNERS, params):
-                    owner = ids.value(stored)
-                    if (owner, slot, version) in wanted:
-                        out[(owner, slot, version)] = unwrap(kek_version, bytes(wrapped), raw_aad(owner, slot, version))
+        out: dict[RawRef, bytes] = {}
+        for ref, kek_version, wrapped in self._wrapped({owner for owner, _, _ in wanted}):
+            if ref in wanted:
+                out[ref] = unwrap(kek_version, wrapped, raw_aad(*ref))
         if len(out) != len(wanted):
             raise KeyDestroyed(f"{len(wanted) - len(out)} data key(s) destroyed or never created")
         return out
+
+    def unwrap_owners(self, owners: Collection[bytes]) -> tuple[dict[RawRef, bytes], list[tuple[RawRef, str]]]:
+        """Every DEK of these owners (16 raw bytes each), unwrapped, one query per 2,000 owners (bulk
+        reads), and the ones that would not unwrap, with the cause (an exception class name). An
+        owner without keys (erased) simply has none."""
+        unwrap = self.provider.unwrap
+        out: dict[RawRef, bytes] = {}
+        failed: list[tuple[RawRef, str]] = []
+        for ref, kek_version, wrapped in self._wrapped(owners):
+            try:
+                out[ref] = unwrap(kek_version, wrapped, raw_aad(*ref))
+            except KeyLayerError as exc:
+                failed.append((ref, type(exc).__name__))
+        return out, failed
+
+    def _wrapped(self, owners: Collection[bytes]) -> Iterator[tuple[RawRef, int, bytes]]:
+        listed = list(owners)
+        with self.engine.connect() as conn:
+            ids = RawUuids(conn.dialect)
+            for start in range(0, len(listed), 2000):
+                params = [ids.param(o) for o in listed[start : start + 2000]]
+                for stored, slot, version, kek_version, wrapped in rows_in(conn, _BY_OWNERS, params):
+                    yield (ids.value(stored), slot, version), kek_version, bytes(wrapped)
 
     def destroy(
         self,

@@ -4,12 +4,20 @@ check of the single-value path (format, truncation, associated data)."""
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 import pytest
+from sqlalchemy import select, update
 
 from keys import aead
+from keys.dekstore import data_keys
 from keys.errors import DecryptionFailed
+from tests.support.grants_helpers import citizen_fields
 from vault.fieldcipher import SLOT_PROFILE, FieldCipher, open_parsed, pack_record, split, unpack_record, unpack_split
+from vault.models import citizens
+from vault.profiles.records import open_records
+from vault.runtime import init_vault
+from vault.settings import Settings
 
 VALUES = {"given_name": b"Ada", "family_name": b"Lovelace", "income": b"1200", "health_notes": b"x" * 300}
 
@@ -64,3 +72,31 @@ def test_unknown_format_and_duplicate_fields_are_refused() -> None:
         unpack_split(twice, {b"income": "income"})
     with pytest.raises(DecryptionFailed):
         unpack_record(twice)
+
+
+def test_a_page_with_damaged_citizens_still_opens_the_others(tmp_path: Path) -> None:
+    """open_records: a citizen whose data key is gone, whose wrapped key or record is damaged maps to
+    None; every other citizen of the page opens, and nothing raises."""
+    vault = init_vault(Settings(data_dir=tmp_path / "data", keyring_scrypt_n=2**10))
+    try:
+        ids = [vault.profiles.create(citizen_fields(i), "civil-registry") for i in range(6)]
+        gone, bad_key, bad_record = ids[0], ids[1], ids[2]
+        vault.dekstore.destroy(gone)
+        with vault.key_engine.begin() as conn:
+            wrapped = bytes(conn.scalar(select(data_keys.c.wrapped).where(data_keys.c.owner_id == bad_key)) or b"")
+            flipped = bytes(wrapped[:-1]) + bytes([wrapped[-1] ^ 1])
+            conn.execute(update(data_keys).where(data_keys.c.owner_id == bad_key).values(wrapped=flipped))
+        with vault.data_engine.connect() as conn:
+            stored = {cid: bytes(rec) for cid, rec in conn.execute(select(citizens.c.id, citizens.c.record))}
+        pairs = [(c.bytes, stored[c]) for c in ids]
+        damaged = unpack_record(pairs[2][1])
+        damaged["income"] = damaged["income"][:-1] + bytes([damaged["income"][-1] ^ 1])  # its tag
+        pairs[2] = (bad_record.bytes, pack_record(damaged))
+        opened = open_records(vault.catalogue, vault.dekstore, pairs, {"family_name", "income"})
+        assert [opened[c.bytes] is None for c in ids] == [True, True, True, False, False, False]
+        for c in ids[3:]:
+            assert opened[c.bytes] == {
+                k: v for k, v in vault.profiles.read(c).values.items() if k in {"family_name", "income"}
+            }
+    finally:
+        vault.close()

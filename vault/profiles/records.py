@@ -6,7 +6,7 @@ import functools
 import json
 import logging
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, and_, delete, or_, select, update
 
 from keys.aead import Mac
-from keys.dekstore import DekRef, DekStore, RawRef
+from keys.dekstore import DekRef, DekStore
 from keys.errors import KeyLayerError
 from keys.sqlstore import bulk_insert
 from vault.catalogue import Catalogue, Value
@@ -22,7 +22,6 @@ from vault.errors import CannotDecrypt, CitizenErased, NotFound
 from vault.fieldcipher import (
     SLOT_PROFILE,
     FieldCipher,
-    Parsed,
     open_parsed,
     pack_record,
     read_header,
@@ -252,43 +251,27 @@ def aware(value: datetime) -> datetime:
 
 
 def open_records(
-    catalogue: Catalogue, dekstore: DekStore, stored: Iterable[tuple[bytes, bytes]], only: Iterable[str]
+    catalogue: Catalogue, dekstore: DekStore, stored: Sequence[tuple[bytes, bytes]], only: Collection[str]
 ) -> dict[bytes, dict[str, Value] | None]:
     """Decrypt the fields in ``only`` of many stored records, given as (citizen id's 16 raw bytes,
     record), with one key-store round trip per 2,000 citizens (bulk grant reads). A citizen whose
-    record or key is malformed or gone maps to None; the others are unaffected."""
-    result: dict[bytes, dict[str, Value] | None] = {}
-    parsed: list[tuple[bytes, list[Parsed]]] = []
-    wanted: set[RawRef] = set()
+    record or key is malformed or gone maps to None (logged, without values); the others are
+    unaffected."""
+    deks, failed = dekstore.unwrap_owners([c for c, _ in stored])
+    for (owner, _, _), cause in failed:
+        _refused(owner, cause)
     names = {name.encode(): name for name in only}
-    for c, record in stored:
+    decoders = {name: catalogue.fields[name].decode for name in only}
+    opened: dict[bytes, dict[str, Value] | None] = {}
+    for citizen, record in stored:
         try:
             fields = unpack_split(record, names)
-        except KeyLayerError:
-            _refused(c, "DecryptionFailed")
-            result[c] = None
-            continue
-        parsed.append((c, fields))
-        wanted.update([(c, slot, version) for _, slot, version, _ in fields])
-    try:
-        deks = dekstore.get_raw(wanted)
-    except KeyLayerError:
-        # One key is gone (erased meanwhile, or damaged): fetch them one at a time.
-        deks = {}
-        for ref in wanted:
-            try:
-                deks.update(dekstore.get_raw({ref}))
-            except KeyLayerError:
-                continue
-    decoders = {name: catalogue.fields[name].decode for name in names.values()}
-    for c, fields in parsed:
-        try:
-            opened = open_parsed(c, deks, fields)
-            result[c] = {f[0]: decoders[f[0]](raw) for f, raw in zip(fields, opened, strict=True)}
+            plain = open_parsed(citizen, deks, fields)
+            opened[citizen] = {f[0]: decoders[f[0]](raw) for f, raw in zip(fields, plain, strict=True)}
         except (KeyLayerError, KeyError, UnicodeDecodeError, ValueError) as exc:
-            _refused(c, type(exc).__name__)
-            result[c] = None
-    return result
+            opened[citizen] = None
+            _refused(citizen, type(exc).__name__)
+    return opened
 
 
 def _refused(citizen: bytes, cause: str) -> None:
