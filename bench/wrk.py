@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass
 
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
@@ -60,12 +61,36 @@ def parse(output: str) -> WrkRun:
     return WrkRun(float(rate.group(1)), _ms(pct["50"]), _ms(pct["90"]), _ms(pct["99"]), int(total.group(1)), failed)
 
 
-def run(url: str, headers: dict[str, str], connections: int, seconds: float, timeout_s: int = 30) -> WrkRun:
-    """Load ``url`` (loopback only) with ``connections`` connections from one wrk thread."""
+# Each connection pauses a random, exponentially distributed time before each request: 32 such
+# connections offer a load close to Poisson arrivals at 32 / (think + latency) requests/s.
+_THINK = """
+math.randomseed(os.time())
+function delay()
+  return math.floor(-{mean_ms} * math.log(1 - math.random()))
+end
+"""
+
+
+def run(
+    url: str,
+    headers: dict[str, str],
+    connections: int,
+    seconds: float,
+    timeout_s: int = 30,
+    think_ms: float | None = None,
+) -> WrkRun:
+    """Load ``url`` (loopback only) with ``connections`` connections from one wrk thread: closed loop,
+    or, with ``think_ms``, each connection pausing a random time of that mean between requests (a
+    load below saturation, at which a latency target means something)."""
     if not url.startswith("http://127.0.0.1:"):
         raise ValueError("benchmarks only load 127.0.0.1")
     cmd = [require(), "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", f"--timeout={timeout_s}s", "--latency"]
     for name, value in headers.items():
         cmd += ["-H", f"{name}: {value}"]
-    done = subprocess.run([*cmd, url], capture_output=True, text=True, check=True, timeout=seconds + timeout_s + 30)
+    with tempfile.NamedTemporaryFile("w", suffix=".lua") as script:
+        if think_ms is not None:
+            script.write(_THINK.format(mean_ms=float(think_ms)))
+            script.flush()
+            cmd += ["-s", script.name]
+        done = subprocess.run([*cmd, url], capture_output=True, text=True, check=True, timeout=seconds + timeout_s + 30)
     return parse(done.stdout)
