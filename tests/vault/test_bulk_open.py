@@ -3,6 +3,7 @@ check of the single-value path (format, truncation, associated data)."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from pathlib import Path
 
@@ -12,8 +13,12 @@ from sqlalchemy import select, update
 from keys import aead
 from keys.dekstore import data_keys
 from keys.errors import DecryptionFailed
-from tests.support.grants_helpers import citizen_fields
+from tests.support.grants_helpers import TAX, citizen_fields
+from vault.audit.tables import audit_events
+from vault.audit.verify import verify_database
+from vault.demo_registry import seed_purposes, seed_registry
 from vault.fieldcipher import SLOT_PROFILE, FieldCipher, open_parsed, pack_record, split, unpack_record, unpack_split
+from vault.grants.service import GrantRequest
 from vault.models import citizens
 from vault.profiles.records import open_records
 from vault.runtime import init_vault
@@ -98,5 +103,33 @@ def test_a_page_with_damaged_citizens_still_opens_the_others(tmp_path: Path) -> 
             assert opened[c.bytes] == {
                 k: v for k, v in vault.profiles.read(c).values.items() if k in {"family_name", "income"}
             }
+    finally:
+        vault.close()
+
+
+def test_a_bulk_page_audits_every_citizen_with_what_was_read(tmp_path: Path) -> None:
+    """One grants.read event per citizen of the page: allowed with the fields returned, or failed
+    (unavailable) for a citizen whose data could not be opened; the chain still verifies."""
+    vault = init_vault(Settings(data_dir=tmp_path / "data", keyring_scrypt_n=2**10))
+    try:
+        seed_registry(vault.registry)
+        seed_purposes(vault.purposes)
+        ids = [vault.profiles.create(citizen_fields(i), "civil-registry") for i in range(7)]
+        fields = ["family_name", "given_name", "income"]
+        grant = vault.grants.request(TAX, GrantRequest([str(c) for c in ids], "tax-assessment", fields, 3600, 5))
+        vault.dekstore.destroy(ids[3])  # the key is gone: unreadable, not a reason to refuse the page
+        _, records, _ = vault.grants.read(TAX, grant.id, limit=100)
+        assert {c: v is None for c, v in records} == {str(c): c == ids[3] for c in ids}
+        with vault.data_engine.connect() as conn:
+            events = conn.execute(
+                select(audit_events.c.citizen_id, audit_events.c.outcome, audit_events.c.fields, audit_events.c.reason)
+                .where(audit_events.c.action == "grants.read", audit_events.c.grant_id == grant.id)
+                .order_by(audit_events.c.seq)
+            ).all()
+        allowed = ("allowed", json.dumps(fields, separators=(",", ":")), None)
+        expected = {str(c): ("failed", "[]", "unavailable") if c == ids[3] else allowed for c in ids}
+        assert len(events) == len(ids)
+        assert {e.citizen_id: (e.outcome, e.fields, e.reason) for e in events} == expected
+        assert verify_database(vault.audit).ok
     finally:
         vault.close()

@@ -380,15 +380,18 @@ class GrantService:
                     if isinstance(text, str):
                         record[name] = redact_outside(text, detector, purpose.categories, own)
         records = [(c, values.get(c)) for c in page]
+        # One event per citizen: those who share the fields read (usually all) are written as one
+        # batch, then the ones that could not be read.
+        by_fields: dict[tuple[str, ...], list[str]] = {}
+        failed: list[str] = []
+        for c, v in records:
+            if v is None:
+                failed.append(c)
+            else:
+                by_fields.setdefault(tuple(sorted(v)), []).append(c)
         read = partial(Event, event.action, purpose=grant.purpose, grant_id=grant.id)
-        self.audit.append(
-            conn,
-            actor,
-            [
-                read(citizen_id=c, fields=sorted(v))
-                if v is not None
-                else read(citizen_id=c, outcome="failed", reason="unavailable")
-                for c, v in records
-            ],
-        )
+        for fields, readers in by_fields.items():
+            self.audit.append_per_citizen(conn, actor, read(fields=list(fields)), readers)
+        if failed:
+            self.audit.append_per_citizen(conn, actor, read(outcome="failed", reason="unavailable"), failed)
         return grant, records, (page[-1] if more and page else None)
