@@ -18,6 +18,7 @@ from vault.audit.tables import audit_events
 from vault.audit.verify import verify_database
 from vault.demo_registry import seed_purposes, seed_registry
 from vault.fieldcipher import SLOT_PROFILE, FieldCipher, open_parsed, pack_record, split, unpack_record, unpack_split
+from vault.grants.page_audit import BATCHED_FROM
 from vault.grants.service import GrantRequest
 from vault.models import citizens
 from vault.profiles.records import open_records
@@ -107,14 +108,21 @@ def test_a_page_with_damaged_citizens_still_opens_the_others(tmp_path: Path) -> 
         vault.close()
 
 
-def test_a_bulk_page_audits_every_citizen_with_what_was_read(tmp_path: Path) -> None:
+@pytest.mark.parametrize("size", [7, BATCHED_FROM + 4])  # events one by one, and in batches
+def test_a_page_audits_every_citizen_with_what_was_read(tmp_path: Path, size: int) -> None:
     """One grants.read event per citizen of the page: allowed with the fields returned, or failed
     (unavailable) for a citizen whose data could not be opened; the chain still verifies."""
     vault = init_vault(Settings(data_dir=tmp_path / "data", keyring_scrypt_n=2**10))
     try:
         seed_registry(vault.registry)
         seed_purposes(vault.purposes)
-        ids = [vault.profiles.create(citizen_fields(i), "civil-registry") for i in range(7)]
+        ids = [
+            vault.profiles.create(
+                citizen_fields(i % 25) | {"national_id": f"{i:03d}-556-{i:03d}", "email": f"bulk{i}@example.org"},
+                "civil-registry",
+            )
+            for i in range(size)
+        ]
         fields = ["family_name", "given_name", "income"]
         grant = vault.grants.request(TAX, GrantRequest([str(c) for c in ids], "tax-assessment", fields, 3600, 5))
         vault.dekstore.destroy(ids[3])  # the key is gone: unreadable, not a reason to refuse the page

@@ -30,6 +30,7 @@ from vault.catalogue import Value
 from vault.consent.service import ConsentService
 from vault.errors import NotFound, Refused, ValidationFailed, VaultError
 from vault.grants.model import Grant, GrantRequest, grant_from_row
+from vault.grants.page_audit import audit_page
 from vault.grants.refusals import why_not
 from vault.grants.tables import grant_citizens, grants
 from vault.models import agencies, citizens
@@ -380,18 +381,6 @@ class GrantService:
                     if isinstance(text, str):
                         record[name] = redact_outside(text, detector, purpose.categories, own)
         records = [(c, values.get(c)) for c in page]
-        # One event per citizen: those who share the fields read (usually all) are written as one
-        # batch, then the ones that could not be read.
-        by_fields: dict[tuple[str, ...], list[str]] = {}
-        failed: list[str] = []
-        for c, v in records:
-            if v is None:
-                failed.append(c)
-            else:
-                by_fields.setdefault(tuple(sorted(v)), []).append(c)
         read = partial(Event, event.action, purpose=grant.purpose, grant_id=grant.id)
-        for fields, readers in by_fields.items():
-            self.audit.append_per_citizen(conn, actor, read(fields=list(fields)), readers)
-        if failed:
-            self.audit.append_per_citizen(conn, actor, read(outcome="failed", reason="unavailable"), failed)
+        audit_page(self.audit, conn, actor, read, records)
         return grant, records, (page[-1] if more and page else None)
