@@ -7,8 +7,9 @@ of the bare endpoint's throughput in the threadpool, 0.88 on the loop). So on SQ
 the event loop, but only when they need not wait: the service is called with ``wait=False`` and
 raises ``WouldWait`` (having done nothing) when another writer holds the lock, another process
 included, or the work would be long (a bulk page); then it runs in the threadpool, where waiting
-is harmless. With PostgreSQL everything runs in the threadpool: each statement is a network round
-trip that must not block the loop.
+is harmless. Nor does the loop wait for a pooled connection: when the threadpool holds all of a
+store's connections, the work goes to the threadpool too. With PostgreSQL everything runs in the
+threadpool: each statement is a network round trip that must not block the loop.
 """
 
 from __future__ import annotations
@@ -21,14 +22,15 @@ from typing import Any, TypeVar
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
-from keys.sqlstore import WouldWait
+from keys.sqlstore import WouldWait, connects_now
 
 T = TypeVar("T")
 
 
 async def run_short(request: Request, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """``call(*args, **kwargs)``: on the loop if it can run now without waiting, else in the threadpool."""
-    if request.app.state.inline_writes:
+    vault = request.app.state.vault
+    if request.app.state.inline_writes and connects_now(vault.data_engine) and connects_now(vault.key_engine):
         # Yield once first: the loop then polls its sockets between one request's authentication
         # and its read. Without it, tasks ran back to back and requests waiting to be read piled up
         # (p99 at 32 connections 250-1,200 ms in back-to-back runs, 96-225 ms with it).

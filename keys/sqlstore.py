@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Table, create_engine, event
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.pool import QueuePool
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ClauseElement
 
@@ -25,6 +26,18 @@ log = logging.getLogger(__name__)
 
 
 BUSY_TIMEOUT_MS = 30_000  # how long an SQLite writer waits for another process's lock
+POOL_SIZE, POOL_OVERFLOW = 5, 10  # SQLite connections kept, and opened beyond those when busy
+
+
+def connects_now(engine: Engine) -> bool:
+    """Whether a connection of ``engine`` can be had without waiting for another thread to give one
+    back (an embedded SQLite pool of at most POOL_SIZE + POOL_OVERFLOW). The event loop asks before
+    it reads inline: waiting there would stall every request, so it hands the work to the
+    threadpool instead. Other backends: False (their work never runs on the loop)."""
+    pool = engine.pool
+    if engine.dialect.name != "sqlite" or not isinstance(pool, QueuePool):
+        return False
+    return pool.checkedin() > 0 or pool.checkedout() < POOL_SIZE + POOL_OVERFLOW
 
 
 def make_engine(url: str, *, secure_delete: bool = False, autocheckpoint: int = 1000) -> Engine:
@@ -38,9 +51,11 @@ def make_engine(url: str, *, secure_delete: bool = False, autocheckpoint: int = 
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True)
+    pool: dict[str, Any] = {}
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"timeout": 30})
+        pool = {"pool_size": POOL_SIZE, "max_overflow": POOL_OVERFLOW}
+    engine = create_engine(url, connect_args={"timeout": 30}, **pool)
     _GATES[engine] = _Gate()
 
     @event.listens_for(engine, "connect")

@@ -142,3 +142,19 @@ def test_the_writers_gate_lets_no_one_barge_past_a_waiting_writer() -> None:
     release_waiter.set()
     w.join()
     assert try_from_another_thread()  # free and nobody waiting
+
+
+def test_connects_now_is_false_only_while_every_pooled_connection_is_out(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'pool.db'}")
+    try:
+        assert sqlstore.connects_now(engine)
+        held = [engine.connect() for _ in range(sqlstore.POOL_SIZE + sqlstore.POOL_OVERFLOW)]
+        assert not sqlstore.connects_now(engine)  # the loop would wait: its work goes to the threadpool
+        held.pop().close()
+        assert sqlstore.connects_now(engine)
+        for conn in held:
+            conn.close()
+    finally:
+        engine.dispose()
+    memory = make_engine("sqlite://")  # not a pool of its own: never on the loop
+    assert not sqlstore.connects_now(memory)
