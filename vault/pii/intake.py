@@ -118,9 +118,9 @@ class Intake:
             if not isinstance(text, str):
                 continue
             if self._prefilter and (not text.strip() or cannot_hold(text, own_pairs)):
-                entities: list[Entity] = []  # exactly what the detector would answer
-            else:
-                entities = self._detector().scan(text, own_pairs)
+                findings[name] = FieldFindings(name, {})  # no entity: what a full scan would find
+                continue
+            entities = self._detector().scan(text, own_pairs)
             rule = self.catalogue.fields[name].pii
             bad = tuple(sorted({e.type for e in entities} & set(rule.forbidden))) if entities else ()
             action = "none"
