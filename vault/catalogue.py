@@ -28,6 +28,7 @@ _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _PHONE = re.compile(r"\+?[ ()\-.]*(?:[0-9][ ()\-.]*){5,15}")
 _INT = re.compile(r"-?[0-9]{1,19}")
 _SEPARATORS = re.compile(r"[\W_]+", re.UNICODE)
+_ASCII_SEPARATORS = bytes(c for c in range(128) if not chr(c).isalnum())  # what _SEPARATORS removes from ASCII
 _WS = re.compile(r"\s+")
 DEFAULT_MAX_LENGTH = 1000
 
@@ -105,7 +106,13 @@ class FieldSpec(BaseModel):
 
     def index_form(self, value: Value) -> bytes:
         """The normalised form that feeds the blind index: case, whitespace and separators folded."""
-        text = unicodedata.normalize("NFKC", str(value)).casefold()
+        text = str(value)
+        if text.isascii():  # NFKC leaves ASCII as it is, and its case folding is lower()
+            text = text.lower()
+            if self.normalise == "identifier":  # ASCII separators: all but letters and digits
+                return text.encode("ascii").translate(None, _ASCII_SEPARATORS)
+        else:
+            text = unicodedata.normalize("NFKC", text).casefold()
         if self.normalise == "identifier":
             text = _SEPARATORS.sub("", text)
         elif self.normalise == "email":

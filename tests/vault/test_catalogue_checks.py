@@ -172,3 +172,22 @@ def test_a_catalogue_pickles_without_its_compiled_checks() -> None:
     copy = pickle.loads(pickle.dumps(CATALOGUE))
     assert copy == CATALOGUE
     assert copy.validate({"given_name": " Ada ", "family_name": "Lovelace"}, creating=True)["given_name"] == "Ada"
+
+
+def reference_index_form(spec: FieldSpec, value: Value) -> bytes:
+    text = unicodedata.normalize("NFKC", str(value)).casefold()
+    if spec.normalise == "identifier":
+        text = re.sub(r"[\W_]+", "", text)
+    elif spec.normalise == "email":
+        text = text.strip()
+    else:
+        text = re.sub(r"\s+", " ", text).strip()
+    return text.encode("utf-8")
+
+
+@pytest.mark.parametrize("normalise", ["identifier", "email", "text"])
+@settings(max_examples=500, deadline=None)
+@given(value=texts | st.integers())
+def test_index_forms_are_those_of_the_generic_normalisation(normalise: str, value: str | int) -> None:
+    spec = FieldSpec(name="f", category="x", type="string", sensitivity="low", normalise=normalise)
+    assert spec.index_form(value) == reference_index_form(spec, value)
