@@ -19,11 +19,17 @@ from keys.rowcodec import RowCodec
 
 
 class DekRows:
-    """Wrap data keys into key-store rows (no database), and insert such rows."""
+    """Wrap data keys into key-store rows (no database), and insert such rows.
+
+    A row holds what differs from key to key, (owner id, KEK version, wrapped key) in driver form;
+    the slot, DEK version and creation time, shared by all keys of one call, are given to
+    :meth:`insert` (and bound once per statement on SQLite).
+    """
 
     def __init__(self, store: DekStore) -> None:
         self.store = store
         self.codec = RowCodec(data_keys, store.engine.dialect)
+        self.rows = self.codec.shared("slot", "dek_version", "created_at")
         self._owner = self.codec.converter("owner_id")
         self._time = self.codec.converter("created_at")
 
@@ -32,24 +38,24 @@ class DekRows:
         """Whether forked workers may wrap (the provider's KEK is in process memory)."""
         return self.store.provider.wraps_in_forked_workers
 
-    def wrap(self, keys: Sequence[tuple[uuid.UUID, bytes]], slot: str, version: int, now: datetime) -> list[Any]:
+    def wrap(self, keys: Sequence[tuple[uuid.UUID, bytes]], slot: str, version: int) -> list[Any]:
         """Rows for fresh data keys (owner, plaintext key) of one slot and version, wrapped under the
         active KEK (one provider call for all of them)."""
         if not keys:
             return []
         wrapped = self.store.provider.wrap_many([(dek, wrap_aad(owner, slot, version)) for owner, dek in keys])
-        stamp, to_owner, row = self._time(now), self._owner, self.codec.row
+        to_owner = self._owner
         return [
-            row((to_owner(owner), slot, version, kek_version, blob, stamp))
-            for (owner, _), (kek_version, blob) in zip(keys, wrapped, strict=True)
+            (to_owner(owner), kek_version, blob) for (owner, _), (kek_version, blob) in zip(keys, wrapped, strict=True)
         ]
 
     def owner(self, row: Any) -> Any:
         """The owner id of a row, in the driver's form."""
-        return self.codec.value(row, "owner_id")
+        return self.rows.value(row, "owner_id")
 
-    def insert(self, rows: Sequence[Any]) -> None:
-        """Store rows made by :meth:`wrap`, committed before returning."""
+    def insert(self, rows: Sequence[Any], slot: str, version: int, now: datetime) -> None:
+        """Store rows made by :meth:`wrap` (with the same slot and version), created at ``now``,
+        committed before returning."""
         if rows:
             with self.store.engine.begin() as conn:
-                self.codec.write(conn, rows)
+                self.rows.write(conn, rows, {"slot": slot, "dek_version": version, "created_at": self._time(now)})

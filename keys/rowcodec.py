@@ -9,7 +9,7 @@ builds each row as a tuple in the table's column order.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from itertools import chain
 from operator import itemgetter
 from typing import Any
@@ -59,6 +59,10 @@ class RowCodec:
             return tuple(values)
         return dict(zip(self.columns, values, strict=True))
 
+    def rows(self, rows: list[tuple[Any, ...]]) -> list[Any]:
+        """:meth:`row` of each of ``rows`` (the list itself when the driver takes tuples)."""
+        return rows if self.positional else [self.row(r) for r in rows]
+
     def value(self, params: Any, column: str) -> Any:
         """One column's driver value back out of a row's parameters."""
         if self.positional:
@@ -81,65 +85,68 @@ class RowCodec:
         if whole < len(params):
             conn.exec_driver_sql(self.sql, list(params[whole:]))
 
-    def shared(self, columns: Sequence[str], values: Sequence[Any]) -> SharedRows:
-        """A writer of rows in which ``columns`` hold the same ``values`` (driver values) in every
-        row; each row then carries only the other columns, in the table's column order."""
-        return SharedRows(self, dict(zip(columns, values, strict=True)))
+    def shared(self, *columns: str) -> SharedRows:
+        """A writer of rows in which ``columns`` hold one value in every row (given at each write);
+        each row then carries only the other columns, in the table's column order."""
+        return SharedRows(self, columns)
 
 
 class SharedRows:
     """Inserts rows that share some column values (a batch's timestamp, status, actor...).
 
-    On SQLite the shared values are bound once per statement, ``INSERT ... SELECT ?, column1, ...
-    FROM (VALUES (...), ...)``: each row binds only its own columns, which at import sizes costs
-    measurably less than binding every column of every row. Other drivers get whole rows
-    (:meth:`RowCodec.write`). The rows stored are the same either way.
+    Rows are tuples of the other columns' driver values ("own" columns, in the table's order). On
+    SQLite the shared values are bound once per statement, ``INSERT ... SELECT ?, column1, ...
+    FROM (VALUES (...), ...)``, and each row binds only its own columns: at import sizes that costs
+    measurably less than binding every column of every row. Other drivers get whole rows through
+    :meth:`RowCodec.write`. The rows stored are the same either way.
     """
 
-    def __init__(self, codec: RowCodec, shared: dict[str, Any]) -> None:
+    def __init__(self, codec: RowCodec, shared: Sequence[str]) -> None:
         unknown = set(shared) - set(codec.columns)
         if unknown:
             raise ValueError(f"unknown columns: {', '.join(sorted(unknown))}")
         self.codec = codec
+        self.shared = [c for c in codec.columns if c in shared]
         self.own = [c for c in codec.columns if c not in shared]
         if not self.own:
             raise ValueError("every column is shared")
-        self._shared = shared
-        # Where each column's value comes from: the shared values, or position i of a row.
-        self._sources: list[tuple[bool, Any]] = []
-        own = 0
-        for column in codec.columns:
-            if column in shared:
-                self._sources.append((True, shared[column]))
-            else:
-                self._sources.append((False, own))
-                own += 1
+        self._position = {name: i for i, name in enumerate(self.own)}
+        # SQLite: "?" for a shared column (bound once), columnN for the Nth own column of each row.
         self._per_statement = max(1, min(200, (999 - len(shared)) // len(self.own))) if codec.sqlite_multi else 0
-        if self._per_statement:
-            head = codec.sql.partition(" VALUES ")[0]
-            picks, numbered = [], iter(range(1, len(self.own) + 1))
-            for column in codec.columns:
-                picks.append("?" if column in shared else f"column{next(numbered)}")
-            self._select = f"{head} SELECT {', '.join(picks)} FROM (VALUES "  # noqa: S608 - column names and placeholders only
-            self._one = "(" + ", ".join(["?"] * len(self.own)) + ")"
-            self._bound = tuple(shared[c] for c in codec.columns if c in shared)
-            self._multi_sql = self._select + ",".join([self._one] * self._per_statement) + ")"
+        numbered = iter(range(1, len(self.own) + 1))
+        picks = ", ".join("?" if c in shared else f"column{next(numbered)}" for c in codec.columns)
+        head = codec.sql.partition(" VALUES ")[0]
+        self._select = f"{head} SELECT {picks} FROM (VALUES "  # noqa: S608 - column names and placeholders only
+        self._one = "(" + ", ".join(["?"] * len(self.own)) + ")"
+        self._multi_sql = self._select + ",".join([self._one] * self._per_statement) + ")"
 
-    def write(self, conn: Connection, rows: Sequence[Sequence[Any]]) -> None:
-        """Insert ``rows`` (each the non-shared columns' driver values, in column order) in the
-        caller's transaction."""
+    def key(self, *columns: str) -> Callable[[Any], Any]:
+        """A sort key picking own ``columns`` out of rows."""
+        return itemgetter(*[self._position[c] for c in columns])
+
+    def value(self, row: Sequence[Any], column: str) -> Any:
+        """One own column's value out of a row."""
+        return row[self._position[column]]
+
+    def write(self, conn: Connection, rows: Sequence[Sequence[Any]], shared: Mapping[str, Any]) -> None:
+        """Insert ``rows`` in the caller's transaction, each shared column holding its value in
+        ``shared`` (column name -> driver value)."""
+        if sorted(shared) != sorted(self.shared):
+            raise ValueError(f"values of exactly the shared columns expected: {', '.join(self.shared)}")
         if not rows:
             return
         k = self._per_statement
         if not k:
-            whole_rows = [[value if shared else row[value] for shared, value in self._sources] for row in rows]
-            self.codec.write(conn, [self.codec.row(r) for r in whole_rows])
+            position = self._position
+            whole = [[shared[c] if c in shared else row[position[c]] for c in self.codec.columns] for row in rows]
+            self.codec.write(conn, [self.codec.row(r) for r in whole])
             return
-        flat, bound = chain.from_iterable, self._bound
-        whole = len(rows) - len(rows) % k
-        if whole:
-            conn.exec_driver_sql(self._multi_sql, [bound + tuple(flat(rows[i : i + k])) for i in range(0, whole, k)])
-        if whole < len(rows):
-            rest = rows[whole:]
+        flat, bound = chain.from_iterable, tuple(shared[c] for c in self.shared)
+        whole_statements = len(rows) - len(rows) % k
+        if whole_statements:
+            statements = [bound + tuple(flat(rows[i : i + k])) for i in range(0, whole_statements, k)]
+            conn.exec_driver_sql(self._multi_sql, statements)
+        if whole_statements < len(rows):
+            rest = rows[whole_statements:]
             sql = self._select + ",".join([self._one] * len(rest)) + ")"
             conn.exec_driver_sql(sql, bound + tuple(flat(rest)))

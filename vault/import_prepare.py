@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 from sqlalchemy.engine import Dialect
@@ -37,14 +38,39 @@ DUPLICATE = "duplicate of an earlier line in this file"
 
 
 class ImportRows:
-    """Parameter builders of the data-store tables an import writes (one set per dialect)."""
+    """Row layouts of the data-store tables an import writes (one set per dialect).
+
+    Rows are tuples of driver values. ``citizens`` and ``pii`` rows leave out the columns every row
+    of a batch shares (status, key version and times: :meth:`citizen_values`, :meth:`pii_values`),
+    which the writer gives once; ``index`` rows are whole rows (:meth:`RowCodec.rows`).
+    """
 
     def __init__(self, dialect: Dialect) -> None:
-        self.citizens = RowCodec(citizens, dialect)
+        self.citizens = RowCodec(citizens, dialect).shared(
+            "status", "dek_version", "created_at", "updated_at", "erased_at"
+        )
         self.index = RowCodec(blind_index, dialect)
-        self.pii = RowCodec(pii_findings, dialect)
-        self.citizen_id: Callable[[Any], Any] = self.citizens.converter("id")
-        self.time: Callable[[Any], Any] = self.citizens.converter("created_at")
+        self.pii = RowCodec(pii_findings, dialect).shared("scanned_at")
+        self.citizen_id: Callable[[Any], Any] = self.citizens.codec.converter("id")
+        self.time: Callable[[Any], Any] = self.citizens.codec.converter("created_at")
+        # prepare() builds rows as tuples in these column orders.
+        for layout, expected in (
+            (self.citizens.own, ["id", "record", "provenance"]),
+            (self.index.columns, ["field", "digest", "tiebreak", "citizen_id"]),
+            (self.pii.own, ["citizen_id", "field", "findings"]),
+        ):
+            if layout != expected:
+                raise ValueError(f"import rows expect the columns {expected}, the table has {layout}")
+
+    def citizen_values(self, now: datetime) -> dict[str, Any]:
+        """The columns all citizens of an import batch share."""
+        stamp = self.time(now)
+        status, version = records.NEW_STATUS, records.NEW_DEK_VERSION
+        return {"status": status, "dek_version": version, "created_at": stamp, "updated_at": stamp, "erased_at": None}
+
+    def pii_values(self, now: datetime) -> dict[str, Any]:
+        """The columns all findings of an import batch share."""
+        return {"scanned_at": self.time(now)}
 
 
 @dataclass(frozen=True)
@@ -64,18 +90,20 @@ class PreparedBatch(NamedTuple):
 
     ``lines`` and ``ids`` are the accepted lines and their citizen ids (canonical text, for the
     audit events), in file order. Data keys come either wrapped (``keys``: key-store rows) or, when
-    the provider must wrap in the parent, in plaintext (``deks``); the other list is empty.
+    the provider must wrap in the parent, in plaintext (``deks``); the other list is empty. Rows
+    leave out the columns the batch shares (:class:`ImportRows`), all set from ``now``.
     """
 
     lines: list[int]
     ids: list[str]
-    citizens: list[Any]  # sorted by id
+    citizens: list[Any]  # (id, record, provenance), sorted by id
     blind_index: list[Any]  # sorted by primary key (field, digest, tiebreak)
     unique: list[tuple[str, bytes, int]]  # (unique field, digest, line)
-    keys: list[Any]
+    keys: list[Any]  # DekRows rows
     deks: list[tuple[uuid.UUID, bytes]]
-    pii: list[Any]  # findings of free-text fields: entity types and counts only
+    pii: list[Any]  # (citizen id, field, findings) of free-text fields: entity types and counts only
     errors: list[LineError]
+    now: datetime
 
 
 def prepare(
@@ -84,16 +112,20 @@ def prepare(
     """Validate, screen and encrypt one batch; duplicates of a unique value inside the batch are
     rejected here (the database rejects those registered by earlier batches or other imports)."""
     catalogue, indexer, intake, unique, rows = state.catalogue, state.indexer, state.intake, state.unique, state.rows
-    to_id, stamp = rows.citizen_id, rows.time(now)
-    status, dek_version = records.NEW_STATUS, records.NEW_DEK_VERSION
-    citizen_row, index_row, pii_row = rows.citizens.row, rows.index.row, rows.pii.row
+    to_id, new_key, seal, validate, screen = (
+        rows.citizen_id,
+        aead.new_key,
+        records.seal,
+        catalogue.validate,
+        intake.screen,
+    )
     lines: list[int] = []
     ids: list[str] = []
-    citizen_rows: list[Any] = []
-    index_rows: list[Any] = []
+    citizen_rows: list[tuple[Any, bytes, str]] = []
+    index_rows: list[tuple[str, bytes, bytes, Any]] = []
     unique_keys: list[tuple[str, bytes, int]] = []
     deks: list[tuple[uuid.UUID, bytes]] = []
-    pii_rows: list[Any] = []
+    pii_rows: list[tuple[Any, str, str]] = []
     errors: list[LineError] = []
     seen: set[tuple[str, bytes]] = set()
     citizen_id = ImportIds(run, batch_no)
@@ -103,37 +135,41 @@ def prepare(
             errors.append(item)
             continue
         try:
-            values = catalogue.validate(item, creating=True)
+            values = validate(item, creating=True)
             # Free text is screened on every write path, imports included (a refusal is a line error).
-            values, findings = intake.screen(values, own_values(values))
+            values, findings = screen(values, own_values(values))
         except ValidationFailed as exc:
             errors.append(LineError(number, exc.problems))
             continue
         citizen = citizen_id(number)
-        dek = aead.new_key()
         entries = indexer.entries(citizen, values)
         mine = [(f, d) for f, d, _ in entries if f in unique]
-        dup = next((k for k in mine if k in seen), None)
+        dup = next((k for k in mine if k in seen), None) if mine else None
         if dup is not None:
             errors.append(LineError(number, {dup[0]: DUPLICATE}))
             continue
-        seen.update(mine)
-        unique_keys.extend((f, d, number) for f, d in mine)
-        record, provenance = records.seal(catalogue, citizen, dek, values, agency, now)
+        if mine:
+            seen.update(mine)
+            unique_keys += [(f, d, number) for f, d in mine]
+        dek = new_key()
+        record, provenance = seal(catalogue, citizen, dek, values, agency, now)
         owner = to_id(citizen)
-        citizen_rows.append(citizen_row((owner, status, dek_version, record, provenance, stamp, stamp, None)))
-        index_rows.extend(index_row((f, d, t, owner)) for f, d, t in entries)
-        pii_rows.extend(pii_row((owner, f.field, f.stored(), stamp)) for f in findings.values())
+        citizen_rows.append((owner, record, provenance))
+        index_rows += [(f, d, t, owner) for f, d, t in entries]
+        if findings:
+            pii_rows += [(owner, f.field, f.stored()) for f in findings.values()]
         lines.append(number)
         ids.append(str(citizen))
         deks.append((citizen, dek))
     # Sorted by key, inserts walk each B-tree in order instead of jumping to random pages
     # (blind-index digests are random by construction): measurably faster on SQLite.
-    citizen_rows.sort(key=rows.citizens.key("id"))
-    index_rows.sort(key=rows.index.key("field", "digest", "tiebreak"))
+    citizen_rows.sort(key=itemgetter(0))
+    index_rows.sort(key=itemgetter(0, 1, 2))  # field, digest, tiebreak
     if state.deks.in_workers:
-        keys = state.deks.wrap(deks, SLOT_PROFILE, dek_version, now)
+        keys = state.deks.wrap(deks, SLOT_PROFILE, records.NEW_DEK_VERSION)
         deks = []
     else:
         keys = []
-    return PreparedBatch(lines, ids, citizen_rows, index_rows, unique_keys, keys, deks, pii_rows, errors)
+    return PreparedBatch(
+        lines, ids, citizen_rows, rows.index.rows(index_rows), unique_keys, keys, deks, pii_rows, errors, now
+    )

@@ -272,7 +272,12 @@ class Importer:
             svc.dekstore.destroy_many([uuid.UUID(c) for c in batch.ids])
         # The keys commit first: a profile is never stored without its key. A crash in between
         # leaves this batch's keys only, which the next attempt drops before redoing the batch.
-        self._deks.insert(batch.keys or self._deks.wrap(batch.deks, SLOT_PROFILE, NEW_DEK_VERSION, svc.clock()))
+        if batch.deks:  # the provider wraps only here (an HSM)
+            self._deks.insert(
+                self._deks.wrap(batch.deks, SLOT_PROFILE, NEW_DEK_VERSION), SLOT_PROFILE, NEW_DEK_VERSION, svc.clock()
+            )
+        else:
+            self._deks.insert(batch.keys, SLOT_PROFILE, NEW_DEK_VERSION, batch.now)
         try:
             self._insert(result, last_line, batch, errors)
         except IntegrityError:
@@ -311,13 +316,14 @@ class Importer:
             [d for d in batch.deks if d[0] not in citizens],
             [r for r in batch.pii if rows.pii.value(r, "citizen_id") not in drop],
             batch.errors,
+            batch.now,
         )
 
     def _write(self, conn: Connection, batch: PreparedBatch) -> None:
         rows = self._rows
-        rows.citizens.write(conn, batch.citizens)
+        rows.citizens.write(conn, batch.citizens, rows.citizen_values(batch.now))
         rows.index.write(conn, batch.blind_index)
-        rows.pii.write(conn, batch.pii)
+        rows.pii.write(conn, batch.pii, rows.pii_values(batch.now))
         # One event per created profile, in the batch's transaction: no profile without its audit event.
         self.profiles.audit.append_per_citizen(conn, self._actor, _CREATED, batch.ids)
 

@@ -28,7 +28,7 @@ from sqlalchemy.exc import DBAPIError
 
 from keys.aead import Mac, constant_time_equal
 from keys.audit_signing import AuditSigner
-from keys.rowcodec import RowCodec
+from keys.rowcodec import RowCodec, SharedRows
 from keys.sqlstore import Prepared, writing
 from vault.audit import chain
 from vault.audit.tables import audit_checkpoints, audit_events, audit_head
@@ -177,6 +177,7 @@ class AuditLog:
         self._mac = Mac(head_key)
         self._clock = clock or (lambda: datetime.now(UTC))
         self._writers: dict[str, RowCodec] = {}
+        self._per_citizen: dict[str, SharedRows] = {}
         self.checkpoint_every = checkpoint_every
         self.checkpoint_seconds = checkpoint_seconds
 
@@ -251,7 +252,10 @@ class AuditLog:
             prev = digest
         shared = dict(zip(chain.EVENT_COLUMNS, values, strict=True))
         del shared["citizen_id"]
-        self._writer(conn).shared(list(shared), list(shared.values())).write(conn, rows)
+        writer = self._per_citizen.get(conn.dialect.name)
+        if writer is None:
+            writer = self._per_citizen[conn.dialect.name] = self._writer(conn).shared(*shared)
+        writer.write(conn, rows, shared)
         return prev
 
     def _writer(self, conn: Connection) -> RowCodec:
