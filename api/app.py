@@ -12,7 +12,7 @@ from api import errors
 from api.middleware import Hygiene
 from api.routes import audit, citizens, consents, grants, ops, pii, purposes, registry, token
 from api.security import tokens
-from api.security.auth import Guard, RateLimiter
+from api.security.auth import FailureThrottle, Guard, RateLimiter
 from api.security.issuing import vault_issuer
 from api.security.policy import PolicyEngine
 from api.settings import AppSettings, ExternalIssuer
@@ -48,6 +48,7 @@ def create_app(settings: AppSettings, vault: Vault | None = None) -> FastAPI:
         settings.issuer,
         list(settings.external_issuers),
         inline_checks=is_sqlite(vault.data_engine),
+        failures=FailureThrottle(settings.auth_failures_per_minute),
     )
 
     @asynccontextmanager

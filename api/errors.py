@@ -97,11 +97,43 @@ def audit_refusal(request: Request, exc: ApiProblem) -> None:
         log.error("could not audit a refused request", extra={"action": action})
 
 
+def audit_throttled(request: Request) -> None:
+    """Record that failed authentications from one address are being throttled (api/security/auth.py,
+    FailureThrottle): one event per spell stands for the refusals that follow, unaudited one by one."""
+    per_minute = request.app.state.guard.failures.per_minute
+    event = Event(
+        "auth.throttled",
+        outcome="denied",
+        reason=f"over {per_minute} failed authentications a minute from one address; "
+        "until the rate falls, further failures from it get 429 and no event each",
+    )
+    actor = Actor("anonymous", "-", "-", getattr(request.state, "request_id", None))
+    try:
+        request.app.state.vault.audit.record(actor, event)
+    except domain.VaultError:
+        log.error("could not audit a throttled address", extra={"action": "auth.throttled"})
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers on ``app``."""
 
     @app.exception_handler(ApiProblem)
     async def _api(request: Request, exc: ApiProblem) -> JSONResponse:
+        if exc.status == 401:
+            address = request.client.host if request.client else "-"
+            wait, starts = request.app.state.guard.failures.refuse(address)
+            if wait > 0:
+                if starts:
+                    await run_in_threadpool(audit_throttled, request)
+                retry = str(max(1, int(wait + 0.999)))
+                return problem(
+                    request,
+                    429,
+                    "too-many-failed-authentications",
+                    "Too many failed authentications",
+                    f"from this address; retry after {retry} s",
+                    {"Retry-After": retry},
+                )
         if exc.status in (401, 403):  # a write transaction: in the threadpool, never blocking the loop
             await run_in_threadpool(audit_refusal, request, exc)
         return problem(request, exc.status, exc.slug, exc.title, exc.detail, exc.headers, **exc.extra)

@@ -29,6 +29,12 @@ class AppSettings(Settings):
     token_ttl_seconds: int = Field(default=900, ge=60, le=3600, description="Lifetime of tokens the vault issues.")
     max_body_bytes: int = Field(default=1_000_000, ge=1024, description="Largest request body accepted (413 above).")
     rate_limit_per_minute: int = Field(default=600, ge=1, description="Requests per minute per client or subject.")
+    auth_failures_per_minute: int = Field(
+        default=120,
+        ge=1,
+        description="Failed authentications per minute per client address; past it they get 429 and one "
+        "audit event per throttled spell instead of one each.",
+    )
     trusted_proxies: list[str] = Field(
         default_factory=list, description="Proxy addresses whose X-Forwarded-For is believed; none by default."
     )

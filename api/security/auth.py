@@ -82,6 +82,40 @@ class RateLimiter:
             return (1 - tokens) / self.rate
 
 
+class FailureThrottle:
+    """Failed authentications per client address (docs/security-model.md, "Failed authentications").
+
+    Every refused request is audited, and an audit event is a write: without a limit, anyone could
+    make the vault write as fast as they can send bad tokens. Past ``per_minute`` failures from one
+    address, further failures from it are answered 429 and not audited one by one; one event
+    records that the address was throttled, once per spell (a minute without being throttled ends
+    one). Requests that authenticate are never held back by this.
+    """
+
+    SPELL_SECONDS = 60.0
+
+    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.per_minute = per_minute
+        self._limiter = RateLimiter(per_minute, clock)
+        self._clock = clock
+        self._last: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def refuse(self, address: str) -> tuple[float, bool]:
+        """For one more failure from ``address``: (0, False) when it is still within the limit, else
+        (seconds until it would be, whether this failure starts a throttled spell)."""
+        wait = self._limiter.take(address)
+        if wait <= 0:
+            return 0.0, False
+        now = self._clock()
+        with self._lock:
+            last = self._last.get(address)
+            self._last[address] = now
+            if len(self._last) > 100_000:
+                self._last.clear()
+        return wait, last is None or now - last >= self.SPELL_SECONDS
+
+
 class Guard:
     """Authentication, live role check, rate limit and policy, in that order."""
 
@@ -94,6 +128,7 @@ class Guard:
         vault_issuer: str,
         external: list[ExternalIssuer],
         inline_checks: bool = False,
+        failures: FailureThrottle | None = None,
     ) -> None:
         # True when the live role check is a local index look-up (embedded SQLite): the check then
         # runs on the event loop instead of costing each request a second trip to the threadpool.
@@ -102,6 +137,7 @@ class Guard:
         self.registry = registry
         self.policy = policy
         self.limiter = limiter
+        self.failures = failures or FailureThrottle(120)
         self.vault_issuer = vault_issuer
         self.external = {e.issuer: e for e in external}
 
