@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import DBAPIError
 
@@ -27,7 +30,7 @@ from tests.support.audit_helpers import (
     seqs,
 )
 from vault.audit import chain
-from vault.audit.log import Actor, Event, chain_rows, event_values
+from vault.audit.log import Actor, Event, _parse_iso, chain_rows, event_values, iso
 from vault.audit.tables import audit_checkpoints, audit_events, audit_head
 from vault.audit.verify import Row, load_checkpoints, verify_database, walk
 from vault.errors import AuditUnavailable, Conflict
@@ -265,3 +268,11 @@ def test_the_verifiers_linker_hashes_exactly_like_link() -> None:
         values += [str(uuid.uuid4()), '["a","b"]', None, f'g"{i}\u2028', "allowed", None, "req-\u00e9"]
         assert link(prev, values) == chain.link(prev, values)
         prev = chain.link(prev, values)
+
+
+@given(st.datetimes(min_value=datetime(1000, 1, 1), timezones=st.sampled_from([UTC, timezone(timedelta(hours=-7))])))
+def test_audit_times_keep_their_hashed_form(moment: datetime) -> None:
+    """iso() is the stored and hashed form of every audit time: it must not change with its code."""
+    text = iso(moment)
+    assert text == moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    assert _parse_iso(text) == moment.astimezone(UTC)

@@ -49,8 +49,17 @@ _MOVE_HEAD = Prepared(
 
 
 def iso(moment: datetime) -> str:
-    """ISO 8601 UTC with microseconds and a Z: the stored and hashed form of audit times."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """ISO 8601 UTC with microseconds and a Z: the stored and hashed form of audit times
+    (``%Y-%m-%dT%H:%M:%S.%fZ``, built by isoformat, which costs a fifth of strftime)."""
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+
+
+@functools.lru_cache(maxsize=64)
+def _parse_iso(text: str) -> datetime:
+    """Inverse of :func:`iso` (the newest checkpoint's time, read on every append: parsed once)."""
+    if len(text) != 27 or text[-1] != "Z":
+        raise ValueError("not an audit time")
+    return datetime.fromisoformat(text[:-1]).replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -293,7 +302,7 @@ class AuditLog:
 
     def _checkpoint_stale(self, cp_ts: str, now: datetime) -> bool:
         try:
-            last = datetime.strptime(cp_ts, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+            last = _parse_iso(cp_ts)
         except ValueError:
             return True
         age = now - last
