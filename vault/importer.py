@@ -25,6 +25,7 @@ import pickle
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from multiprocessing.pool import AsyncResult, Pool
@@ -103,7 +104,23 @@ def prepare_batch(run: uuid.UUID, batch_no: int, items: Batch, agency: str, now:
     """Read (a JSON Lines span), validate, screen, encrypt and encode one batch (runs in a worker
     process, or inline)."""
     assert _WORKER is not None, "worker state not initialised"
-    return prepare(_WORKER, run, batch_no, batch_items(items), agency, now)
+    with _collector_paused():
+        return prepare(_WORKER, run, batch_no, batch_items(items), agency, now)
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """The cyclic garbage collector off while a batch's rows are built or unpickled: tens of
+    thousands of new tuples of strings and bytes (no cycles) that it would otherwise scan again and
+    again as they pile up. Anything cyclic left behind is collected once it is back on."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def _prepare_in_worker(run: uuid.UUID, batch_no: int, items: Batch, agency: str, now: datetime) -> bytes:
@@ -117,7 +134,9 @@ def _collect(job: AsyncResult[bytes]) -> PreparedBatch:
     """A worker's result. A failure is re-raised without its message: multiprocessing puts the
     whole unsendable result (data keys included) into the text of its errors."""
     try:
-        batch: PreparedBatch = pickle.loads(job.get())  # noqa: S301 - from our own forked worker (the pool unpickles anyway)
+        data = job.get()
+        with _collector_paused():
+            batch: PreparedBatch = pickle.loads(data)  # noqa: S301 - from our own forked worker (the pool unpickles anyway)
         return batch
     except Exception as exc:
         log.error("import worker failed", extra={"cause": type(exc).__name__})
