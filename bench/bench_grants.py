@@ -47,7 +47,7 @@ from api.security import issuing
 from api.settings import AppSettings
 from bench import wrk
 from bench.bench_api import BARE_APP, _port, _wait
-from bench.common import machine, median
+from bench.common import machine, median, speed_probe
 from vault.audit.log import Actor
 from vault.grants.service import GrantRequest
 from vault.models import citizens
@@ -157,6 +157,7 @@ def main() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CITIZEN_VAULT_")}
     env["CITIZEN_VAULT_RATE_LIMIT_PER_MINUTE"] = "100000000"
     load_start = os.getloadavg()[0]
+    probe_start = speed_probe()
     began = time.perf_counter()
     subprocess.run(
         [cli, "--data-dir", str(data), "demo", "--citizens", str(args.citizens)],
@@ -250,6 +251,7 @@ def main() -> None:
         print(f"command: .venv/bin/python -m bench.bench_grants {' '.join(sys.argv[1:])}".strip())
         print(
             f"machine: {machine()}; load average {load_start:.2f} at start, {os.getloadavg()[0]:.2f} at end; "
+            f"speed probe {probe_start:.1f} ms at start, {speed_probe():.1f} ms at end (bench.common.speed_probe); "
             f"demo with {args.citizens:,} citizens: {demo_seconds:.0f} s; "
             f"bulk grant request ({len(ids):,} citizens, in-process): {bulk_request_seconds:.2f} s; "
             f"whole benchmark: {time.perf_counter() - began:.0f} s"

@@ -35,3 +35,17 @@ def machine() -> str:
         model = platform.processor() or "unknown CPU"
     cores = subprocess.run(["nproc"], capture_output=True, text=True, check=False).stdout.strip()
     return f"{model}, {cores} cores, Python {platform.python_version()}"
+
+
+def speed_probe() -> float:
+    """Milliseconds a fixed piece of pure-Python work takes now (median of 5). This VM's speed varies
+    with its neighbours; a run's absolute figures (records/s) are comparable with another run's only
+    as far as their probes agree. Lower is faster."""
+    runs = []
+    for _ in range(5):
+        start = time.perf_counter()
+        table: dict[int, int] = {}
+        for i in range(100_000):
+            table[i & 1023] = table.get(i & 1023, 0) + i * i
+        runs.append((time.perf_counter() - start) * 1000)
+    return statistics.median(runs)
