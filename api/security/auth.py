@@ -83,7 +83,7 @@ class RateLimiter:
 
 
 class FailureThrottle:
-    """Failed authentications per client address (docs/security-model.md, "Failed authentications").
+    """Failed authentications per client address (SECURITY.md, "Failed authentications"; docs/decisions.md).
 
     Every refused request is audited, and an audit event is a write: without a limit, anyone could
     make the vault write as fast as they can send bad tokens. Past ``per_minute`` failures from one
