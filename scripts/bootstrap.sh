@@ -26,12 +26,18 @@ if ! "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
     if command -v "$candidate" >/dev/null; then PY=$candidate; break; fi
   done
 fi
+# pip, quiet; a machine whose pip configuration names package indexes that do not exist gets one
+# harmless warning per package from them, which would bury the output of `make run`: dropped.
+pip_install() {
+  { .venv/bin/python -m pip install -q --disable-pip-version-check "$@" 2>&1 1>&3 3>&- \
+      | sed '/is ignored: it is neither a file nor a directory/d' >&2; } 3>&1
+}
 stamp=.venv/.stamp-$(cat requirements.lock pyproject.toml | sha256sum | cut -c1-16)
 if [ ! -f "$stamp" ]; then
   echo "bootstrap: creating .venv and installing pinned packages"
   [ -x .venv/bin/python ] || "$PY" -m venv .venv
-  .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements.lock
-  .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
+  pip_install -r requirements.lock
+  pip_install --no-deps --no-build-isolation -e .
   rm -f .venv/.stamp-*
   touch "$stamp"
 fi
