@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
 from keys import migrate
+from keys.anchor import AuditAnchor
 from keys.audit_signing import AuditSigner
 from keys.dekstore import DekStore
 from keys.errors import KeyLayerError
@@ -141,6 +142,7 @@ def _assemble(
         audit_signer,
         checkpoint_every=settings.audit_checkpoint_every,
         checkpoint_seconds=settings.audit_checkpoint_seconds,
+        anchor=AuditAnchor(key_engine),
     )
     dekstore = DekStore(key_engine, provider)
     warnings = []

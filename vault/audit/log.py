@@ -27,6 +27,7 @@ from sqlalchemy import Connection, Engine, bindparam, insert, select, update
 from sqlalchemy.exc import DBAPIError
 
 from keys.aead import Mac, constant_time_equal
+from keys.anchor import Anchored, AuditAnchor
 from keys.audit_signing import AuditSigner
 from keys.rowcodec import RowCodec, SharedRows
 from keys.sqlstore import Prepared, writing
@@ -169,6 +170,11 @@ def chain_rows(
     return rows, prev
 
 
+def anchored(cp: Checkpoint) -> Anchored:
+    """A checkpoint in the key store anchor's form."""
+    return Anchored(cp.count, cp.head_hash, cp.ts, cp.kid, cp.signature)
+
+
 class AuditLog:
     """The only writer of audit tables, and only by appending."""
 
@@ -180,8 +186,11 @@ class AuditLog:
         clock: Callable[[], datetime] | None = None,
         checkpoint_every: int = 1000,
         checkpoint_seconds: int = 300,
+        anchor: AuditAnchor | None = None,
     ) -> None:
         self.engine = engine
+        # The key store's copy of the newest committed checkpoint (keys/anchor.py): rollback detection.
+        self.anchor = anchor
         self.signer = signer
         self._mac = Mac(head_key)
         self._clock = clock or (lambda: datetime.now(UTC))
@@ -309,6 +318,10 @@ class AuditLog:
         return age.total_seconds() >= self.checkpoint_seconds
 
     def _write_checkpoint(self, conn: Connection, count: int, head: bytes, ts: str) -> Checkpoint:
+        if self.anchor is not None:  # the newest committed checkpoint leaves the data store first
+            previous = self.latest_checkpoint(conn)
+            if previous is not None:
+                self.anchor.advance(anchored(previous))
         signature = self.signer.sign(chain.checkpoint_message(count, head, ts))
         cp = Checkpoint(count, head, ts, self.signer.kid, signature)
         conn.execute(

@@ -28,7 +28,7 @@ from keys.aead import constant_time_equal
 from keys.audit_signing import verify as verify_signature
 from keys.sqlstore import make_engine
 from vault.audit import chain
-from vault.audit.log import AuditLog, Checkpoint
+from vault.audit.log import AuditLog, Checkpoint, anchored
 from vault.audit.tables import audit_checkpoints, audit_events, audit_head
 
 Progress = Callable[[int, int], None]
@@ -325,7 +325,35 @@ def verify_database(log: AuditLog, progress: Progress | None = None, parallel_fr
         report.finding = Finding(
             since, "head-mismatch", f"events from {since} on were rewritten after the last checkpoint"
         )
+    else:
+        report.finding = _check_anchor(log, checkpoints, count)
     return report
+
+
+def _check_anchor(log: AuditLog, checkpoints: Sequence[Checkpoint], count: int) -> Finding | None:
+    """The log must hold the checkpoint anchored in the key store (keys/anchor.py): a log that ends
+    before it, or holds another checkpoint at its count, was rolled back."""
+    anchor = None if log.anchor is None else log.anchor.get()
+    if anchor is None:
+        return None
+    key = log.signer.public_keys.get(anchor.kid)
+    message = chain.checkpoint_message(anchor.count, anchor.head_hash, anchor.ts)
+    if key is None or not verify_signature(key, message, anchor.signature):
+        return Finding(anchor.count, "bad-anchor", "the key store's anchor checkpoint does not verify (edited)")
+    if anchor.count > count:
+        return Finding(
+            count + 1,
+            "rolled-back",
+            f"the key store anchors a signed checkpoint at event {anchor.count}; the log ends at {count}",
+        )
+    held = next((c for c in checkpoints if c.count == anchor.count), None)
+    if held is None or anchored(held) != anchor:
+        return Finding(
+            anchor.count,
+            "rolled-back",
+            f"the log does not hold the checkpoint at event {anchor.count} anchored in the key store",
+        )
+    return None
 
 
 def _last_hash(engine: Engine) -> bytes:

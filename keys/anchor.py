@@ -1,0 +1,69 @@
+"""The audit anchor: a copy, kept in the key store, of the audit log's newest committed signed
+checkpoint (docs/audit.md, "Rollback").
+
+Someone who can write the data store could replay an old audit head record and delete every event
+and checkpoint after it: the log would verify, rolled back. The key store is a separate database,
+kept apart from the data store and its backups (docs/keys.md), so the anchor is a later signed
+checkpoint outside the data store's reach: `audit verify` refuses a log that ends before it or
+does not hold it. The anchor only moves forward. It holds no secret: a checkpoint is public and
+signed, and its signature is checked against the audit signing keys.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from sqlalchemy import BigInteger, Column, Engine, Integer, LargeBinary, MetaData, String, Table, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+anchor_metadata = MetaData()
+
+audit_anchor = Table(
+    "audit_anchor",
+    anchor_metadata,
+    Column("id", Integer, primary_key=True),
+    Column("count", BigInteger, nullable=False),
+    Column("head_hash", LargeBinary(32), nullable=False),
+    Column("ts", String(32), nullable=False),
+    Column("kid", String(64), nullable=False),
+    Column("signature", LargeBinary, nullable=False),
+)
+
+
+@dataclass(frozen=True)
+class Anchored:
+    """A signed checkpoint as the anchor holds it."""
+
+    count: int
+    head_hash: bytes
+    ts: str
+    kid: str
+    signature: bytes
+
+
+class AuditAnchor:
+    """Reads and advances the anchor row of one key store."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def get(self) -> Anchored | None:
+        """The anchored checkpoint, or None before the first one."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(audit_anchor).where(audit_anchor.c.id == 1)).one_or_none()
+        if row is None:
+            return None
+        m = row._mapping  # row.count would be the tuple method
+        return Anchored(int(m["count"]), bytes(m["head_hash"]), str(m["ts"]), str(m["kid"]), bytes(m["signature"]))
+
+    def advance(self, checkpoint: Anchored) -> None:
+        """Store ``checkpoint`` unless the anchor already holds a later one (never moves back)."""
+        values = asdict(checkpoint)
+        with self.engine.begin() as conn:
+            dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+            conn.execute(dialect.insert(audit_anchor).values(id=1, **values).on_conflict_do_nothing())
+            conn.execute(
+                update(audit_anchor)
+                .where(audit_anchor.c.id == 1, audit_anchor.c.count < checkpoint.count)
+                .values(**values)
+            )
