@@ -61,6 +61,16 @@ class Aead:
             out.append(nonce + self._gcm.encrypt(nonce, plaintext, aad))
         return out
 
+    def seal_parts(self, items: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+        """:meth:`seal_many`, each result as (nonce, ciphertext || tag) for the caller to lay out."""
+        pool = os.urandom(NONCE_BYTES * len(items))
+        encrypt = self._gcm.encrypt
+        out = []
+        for i, (plaintext, aad) in enumerate(items):
+            nonce = pool[i * NONCE_BYTES : (i + 1) * NONCE_BYTES]
+            out.append((nonce, encrypt(nonce, plaintext, aad)))
+        return out
+
     def open(self, sealed: bytes, aad: bytes) -> bytes:
         """Inverse of :meth:`seal`; any failure is :class:`DecryptionFailed`."""
         if len(sealed) < NONCE_BYTES + TAG_BYTES:

@@ -141,3 +141,15 @@ def test_a_page_audits_every_citizen_with_what_was_read(tmp_path: Path, size: in
         assert verify_database(vault.audit).ok
     finally:
         vault.close()
+
+
+def test_seal_record_is_pack_record_of_encrypted_fields() -> None:
+    """The import's one-pass sealing lays a record out exactly as pack_record of encrypt_many."""
+    citizen, dek = uuid.uuid4(), aead.new_key()
+    cipher = FieldCipher(citizen, dek, SLOT_PROFILE, 1)
+    record = cipher.seal_record(VALUES)
+    fields = unpack_record(record)
+    assert list(fields) == sorted(VALUES)
+    assert {n: cipher.decrypt(n, blob) for n, blob in fields.items()} == VALUES
+    assert pack_record(fields) == record
+    assert {n: len(blob) for n, blob in fields.items()} == {n: len(b) for n, b in cipher.encrypt_many(VALUES).items()}

@@ -68,6 +68,7 @@ class Indexer:
         self._macs: dict[str, Mac] = {
             spec.name: Mac(dekstore.provider.index_key(spec.name)) for spec in catalogue.searchable
         }
+        self._specs = [(spec.name, self._macs[spec.name], spec) for spec in catalogue.searchable]
 
     def digest(self, field_name: str, value: Value) -> bytes:
         """HMAC-SHA256 of the normalised value under the field's own key."""
@@ -85,13 +86,10 @@ class Indexer:
         """(field, digest, tiebreak) of the index rows for the searchable fields among ``values``:
         the tiebreak is empty for a unique field (the primary key then enforces uniqueness)."""
         out = []
-        macs, fields = self._macs, self._catalogue.fields
-        for name, value in values.items():
-            mac = macs.get(name)
-            if mac is None or value is None:
-                continue
-            spec = fields[name]
-            out.append((name, mac.digest(spec.index_form(value)), b"" if spec.unique else citizen.bytes))
+        for name, mac, spec in self._specs:  # the searchable fields only (two of nine in the default catalogue)
+            value = values.get(name)
+            if value is not None:
+                out.append((name, mac.digest(spec.index_form(value)), b"" if spec.unique else citizen.bytes))
         return out
 
     def searchable(self, names: Iterable[str]) -> list[str]:
