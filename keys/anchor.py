@@ -11,10 +11,28 @@ signed, and its signature is checked against the audit signing keys.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import asdict, dataclass
+from typing import Any
 
-from sqlalchemy import BigInteger, Column, Engine, Integer, LargeBinary, MetaData, String, Table, select, update
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Engine,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
+
+from keys.sqlstore import WouldWait, take_write_lock_now
+
+log = logging.getLogger(__name__)
 
 anchor_metadata = MetaData()
 
@@ -56,14 +74,28 @@ class AuditAnchor:
         m = row._mapping  # row.count would be the tuple method
         return Anchored(int(m["count"]), bytes(m["head_hash"]), str(m["ts"]), str(m["kid"]), bytes(m["signature"]))
 
-    def advance(self, checkpoint: Anchored) -> None:
-        """Store ``checkpoint`` unless the anchor already holds a later one (never moves back)."""
+    def advance(self, checkpoint: Anchored) -> bool:
+        """Store ``checkpoint`` unless the anchor already holds a later one (never moves back).
+
+        Never waits for the key store's write lock: the caller holds the data store's, sometimes on
+        the server's event loop. When another writer has the key store (a data-key write, another
+        process's anchor), this advance is skipped and False returned; the next checkpoint carries
+        the anchor on. Any other failure raises (the caller's append then fails: no audit, no data).
+        """
         values = asdict(checkpoint)
-        with self.engine.begin() as conn:
-            dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-            conn.execute(dialect.insert(audit_anchor).values(id=1, **values).on_conflict_do_nothing())
-            conn.execute(
-                update(audit_anchor)
-                .where(audit_anchor.c.id == 1, audit_anchor.c.count < checkpoint.count)
-                .values(**values)
-            )
+        try:
+            with self.engine.begin() as conn:
+                if conn.dialect.name == "sqlite":
+                    take_write_lock_now(conn)
+                self._store(conn, values, checkpoint.count)
+        except WouldWait:
+            log.info("audit anchor busy; the next checkpoint advances it", extra={"count": checkpoint.count})
+            return False
+        return True
+
+    @staticmethod
+    def _store(conn: Connection, values: dict[str, Any], count: int) -> None:
+        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+        conn.execute(dialect.insert(audit_anchor).values(id=1, **values).on_conflict_do_nothing())
+        later = audit_anchor.c.count < count
+        conn.execute(update(audit_anchor).where(audit_anchor.c.id == 1, later).values(**values))

@@ -145,13 +145,13 @@ def writing(engine: Engine, *, wait: bool = True) -> Iterator[Connection]:
         raise WouldWait
     try:
         with engine.begin() as conn:
-            _take_write_lock_now(conn)
+            take_write_lock_now(conn)
             yield conn
     finally:
         gate.release()
 
 
-def _take_write_lock_now(conn: Connection) -> None:
+def take_write_lock_now(conn: Connection) -> None:
     """BEGIN IMMEDIATE with SQLite's busy handler off: the write lock now, or WouldWait."""
     driver = conn.connection.driver_connection
     assert driver is not None

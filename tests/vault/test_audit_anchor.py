@@ -4,6 +4,7 @@ deleted, or simply an old copy put back) no longer verifies. Both backends."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -92,3 +93,32 @@ def test_the_anchor_row_only_moves_forward(vault: Vault) -> None:
     anchor.advance(later)
     anchor.advance(earlier)
     assert anchor.get() == later
+
+
+def test_a_busy_key_store_never_holds_up_an_append(tmp_path: Path) -> None:
+    """The anchor does not wait for the key store's write lock (appends run on the server's event
+    loop): while another writer holds it, checkpoints are written without advancing the anchor, and
+    the next checkpoint after it is free carries the anchor on."""
+    vault = init_vault(
+        Settings(data_dir=tmp_path / "data", keyring_scrypt_n=2**10, audit_checkpoint_every=CHECKPOINT_EVERY)
+    )
+    try:
+        anchor = vault.audit.anchor
+        assert anchor is not None
+        _append(vault, 2 * CHECKPOINT_EVERY)
+        before = anchor.get()
+        assert before is not None
+        other = sqlite3.connect(tmp_path / "data" / "keystore.db", isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")  # another writer of the key store (a data key being stored)
+        try:
+            _append(vault, CHECKPOINT_EVERY)  # a checkpoint is due: written, the anchor skipped
+            assert anchor.get() == before
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        _append(vault, CHECKPOINT_EVERY)
+        after = anchor.get()
+        assert after is not None and after.count == 3 * CHECKPOINT_EVERY
+        assert verify_database(vault.audit).ok
+    finally:
+        vault.close()
