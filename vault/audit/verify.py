@@ -25,6 +25,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import Engine, func, select
 
 from keys.aead import constant_time_equal
+from keys.anchor import Anchored
 from keys.audit_signing import verify as verify_signature
 from keys.sqlstore import make_engine
 from vault.audit import chain
@@ -277,6 +278,9 @@ def verify_database(log: AuditLog, progress: Progress | None = None, parallel_fr
     """Verify the stored log: chain, checkpoints, and the MACed head record. A log of at least
     ``parallel_from`` events is verified in two processes, split at a signed checkpoint."""
     engine = log.engine
+    # Read first: a live server keeps advancing the anchor, but never past a checkpoint committed
+    # before the head and checkpoints below are read.
+    anchor = None if log.anchor is None else log.anchor.get()
     with engine.connect() as conn:
         total = int(conn.scalar(select(func.count()).select_from(audit_events)) or 0)
         head = conn.execute(select(audit_head).where(audit_head.c.id == 1)).one_or_none()
@@ -325,17 +329,14 @@ def verify_database(log: AuditLog, progress: Progress | None = None, parallel_fr
         report.finding = Finding(
             since, "head-mismatch", f"events from {since} on were rewritten after the last checkpoint"
         )
-    else:
-        report.finding = _check_anchor(log, checkpoints, count)
+    elif anchor is not None:
+        report.finding = _check_anchor(log, anchor, checkpoints, count)
     return report
 
 
-def _check_anchor(log: AuditLog, checkpoints: Sequence[Checkpoint], count: int) -> Finding | None:
+def _check_anchor(log: AuditLog, anchor: Anchored, checkpoints: Sequence[Checkpoint], count: int) -> Finding | None:
     """The log must hold the checkpoint anchored in the key store (keys/anchor.py): a log that ends
     before it, or holds another checkpoint at its count, was rolled back."""
-    anchor = None if log.anchor is None else log.anchor.get()
-    if anchor is None:
-        return None
     key = log.signer.public_keys.get(anchor.kid)
     message = chain.checkpoint_message(anchor.count, anchor.head_hash, anchor.ts)
     if key is None or not verify_signature(key, message, anchor.signature):
