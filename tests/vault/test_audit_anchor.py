@@ -122,3 +122,26 @@ def test_a_busy_key_store_never_holds_up_an_append(tmp_path: Path) -> None:
         assert verify_database(vault.audit).ok
     finally:
         vault.close()
+
+
+def test_a_checkpoint_that_is_rolled_back_is_never_anchored(vault: Vault) -> None:
+    """Two checkpoints in one transaction (a large grant page audited in batches): the second must
+    not anchor the first, which is not committed yet; if the transaction fails, nothing of it
+    reaches the key store."""
+    anchor = vault.audit.anchor
+    assert anchor is not None
+    _append(vault, 2 * CHECKPOINT_EVERY)
+    committed = vault.audit.latest_checkpoint()
+    assert committed is not None
+
+    class Abandon(Exception):
+        pass
+
+    with pytest.raises(Abandon), vault.audit.transaction() as conn:
+        for _ in range(3):  # three checkpoints inside the transaction
+            vault.audit.append(conn, CLERK, [Event("audit.read", reason=str(i)) for i in range(CHECKPOINT_EVERY)])
+        raise Abandon
+    assert anchor.get() == anchored(committed)  # the newest committed one, never one of the transaction's
+    assert verify_database(vault.audit).ok
+    _append(vault, 2 * CHECKPOINT_EVERY)
+    assert verify_database(vault.audit).ok

@@ -170,6 +170,9 @@ def chain_rows(
     return rows, prev
 
 
+_CHECKPOINTED_IN = "citizen_vault_checkpointed_in"  # conn.info: the transaction that wrote a checkpoint
+
+
 def anchored(cp: Checkpoint) -> Anchored:
     """A checkpoint in the key store anchor's form."""
     return Anchored(cp.count, cp.head_hash, cp.ts, cp.kid, cp.signature)
@@ -318,10 +321,14 @@ class AuditLog:
         return age.total_seconds() >= self.checkpoint_seconds
 
     def _write_checkpoint(self, conn: Connection, count: int, head: bytes, ts: str) -> Checkpoint:
-        if self.anchor is not None:  # the newest committed checkpoint leaves the data store first
+        # The newest *committed* checkpoint leaves the data store first. Only the first checkpoint
+        # of a transaction knows it is looking at one: a second would see the first, uncommitted.
+        transaction = conn.get_transaction()
+        if self.anchor is not None and conn.info.get(_CHECKPOINTED_IN) is not transaction:
             previous = self.latest_checkpoint(conn)
             if previous is not None:
                 self.anchor.advance(anchored(previous))
+        conn.info[_CHECKPOINTED_IN] = transaction
         signature = self.signer.sign(chain.checkpoint_message(count, head, ts))
         cp = Checkpoint(count, head, ts, self.signer.kid, signature)
         conn.execute(
