@@ -47,8 +47,8 @@ def create_app(settings: AppSettings, vault: Vault | None = None) -> FastAPI:
         RateLimiter(settings.rate_limit_per_minute),
         settings.issuer,
         list(settings.external_issuers),
-        inline_checks=is_sqlite(vault.data_engine),
         failures=FailureThrottle(settings.auth_failures_per_minute),
+        inline_checks=is_sqlite(vault.data_engine),
     )
 
     @asynccontextmanager

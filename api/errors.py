@@ -7,6 +7,7 @@ request id, and are logged with their type.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import uuid
 from typing import Any
@@ -97,6 +98,19 @@ def audit_refusal(request: Request, exc: ApiProblem) -> None:
         log.error("could not audit a refused request", extra={"action": action})
 
 
+def client_key(request: Request) -> str:
+    """Whose failures these are: the client address (the forwarded one from trusted proxies only),
+    an IPv6 address by its /64, which one party usually holds whole."""
+    host = request.client.host if request.client else "-"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if address.version == 6:
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return host
+
+
 def audit_throttled(request: Request) -> None:
     """Record that failed authentications from one address are being throttled (api/security/auth.py,
     FailureThrottle): one event per spell stands for the refusals that follow, unaudited one by one."""
@@ -105,7 +119,7 @@ def audit_throttled(request: Request) -> None:
         "auth.throttled",
         outcome="denied",
         reason=f"over {per_minute} failed authentications a minute from one address; "
-        "until the rate falls, further failures from it get 429 and no event each",
+        "until the rate falls, further failures from it are refused (401) without an event each",
     )
     actor = Actor("anonymous", "-", "-", getattr(request.state, "request_id", None))
     try:
@@ -119,22 +133,16 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(ApiProblem)
     async def _api(request: Request, exc: ApiProblem) -> JSONResponse:
-        if exc.status == 401:
-            address = request.client.host if request.client else "-"
-            wait, starts = request.app.state.guard.failures.refuse(address)
-            if wait > 0:
-                if starts:
-                    await run_in_threadpool(audit_throttled, request)
-                retry = str(max(1, int(wait + 0.999)))
-                return problem(
-                    request,
-                    429,
-                    "too-many-failed-authentications",
-                    "Too many failed authentications",
-                    f"from this address; retry after {retry} s",
-                    {"Retry-After": retry},
-                )
-        if exc.status in (401, 403):  # a write transaction: in the threadpool, never blocking the loop
+        audited = exc.status in (401, 403)
+        if exc.status == 401 and getattr(request.state, "audit_action", None) != "token.issue":
+            # Bad tokens: one audited write each, up to a budget per client address; past it, the
+            # same 401 and one event per throttled spell. Client logins (token.issue) stay audited
+            # one by one: their route limits them per address already.
+            throttled, starts = request.app.state.guard.failures.refuse(client_key(request))
+            if starts:
+                await run_in_threadpool(audit_throttled, request)
+            audited = not throttled
+        if audited:  # a write transaction: in the threadpool, never blocking the loop
             await run_in_threadpool(audit_refusal, request, exc)
         return problem(request, exc.status, exc.slug, exc.title, exc.detail, exc.headers, **exc.extra)
 

@@ -32,8 +32,8 @@ class AppSettings(Settings):
     auth_failures_per_minute: int = Field(
         default=120,
         ge=1,
-        description="Failed authentications per minute per client address; past it they get 429 and one "
-        "audit event per throttled spell instead of one each.",
+        description="Failed authentications (bad tokens) per minute per client address that are audited one by "
+        "one; past it they are refused alike and one audit event stands for each throttled spell.",
     )
     trusted_proxies: list[str] = Field(
         default_factory=list, description="Proxy addresses whose X-Forwarded-For is believed; none by default."

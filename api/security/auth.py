@@ -87,9 +87,9 @@ class FailureThrottle:
 
     Every refused request is audited, and an audit event is a write: without a limit, anyone could
     make the vault write as fast as they can send bad tokens. Past ``per_minute`` failures from one
-    address, further failures from it are answered 429 and not audited one by one; one event
+    address, further failures from it get the same 401 but are not audited one by one; one event
     records that the address was throttled, once per spell (a minute without being throttled ends
-    one). Requests that authenticate are never held back by this.
+    one). No response changes, so nobody is held back by this.
     """
 
     SPELL_SECONDS = 60.0
@@ -101,19 +101,18 @@ class FailureThrottle:
         self._last: dict[str, float] = {}
         self._lock = threading.Lock()
 
-    def refuse(self, address: str) -> tuple[float, bool]:
-        """For one more failure from ``address``: (0, False) when it is still within the limit, else
-        (seconds until it would be, whether this failure starts a throttled spell)."""
-        wait = self._limiter.take(address)
-        if wait <= 0:
-            return 0.0, False
+    def refuse(self, address: str) -> tuple[bool, bool]:
+        """For one more failure from ``address``: (whether it is over the limit, whether this
+        failure starts a throttled spell)."""
+        if self._limiter.take(address) <= 0:
+            return False, False
         now = self._clock()
         with self._lock:
             last = self._last.get(address)
             self._last[address] = now
             if len(self._last) > 100_000:
                 self._last.clear()
-        return wait, last is None or now - last >= self.SPELL_SECONDS
+        return True, last is None or now - last >= self.SPELL_SECONDS
 
 
 class Guard:
@@ -127,8 +126,8 @@ class Guard:
         limiter: RateLimiter,
         vault_issuer: str,
         external: list[ExternalIssuer],
+        failures: FailureThrottle,
         inline_checks: bool = False,
-        failures: FailureThrottle | None = None,
     ) -> None:
         # True when the live role check is a local index look-up (embedded SQLite): the check then
         # runs on the event loop instead of costing each request a second trip to the threadpool.
@@ -137,7 +136,7 @@ class Guard:
         self.registry = registry
         self.policy = policy
         self.limiter = limiter
-        self.failures = failures or FailureThrottle(120)
+        self.failures = failures
         self.vault_issuer = vault_issuer
         self.external = {e.issuer: e for e in external}
 

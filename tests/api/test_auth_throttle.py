@@ -1,6 +1,6 @@
-"""Failed authentications are limited per client address: past the limit they get 429 and one audit
-event per throttled spell, so bad tokens cannot make the vault write without bound. Callers who
-authenticate are not held back."""
+"""Failed authentications are audited one by one up to a budget per client address; past it they are
+refused alike and one audit event stands for each throttled spell, so bad tokens cannot make the
+vault write without bound. No answer changes."""
 
 from __future__ import annotations
 
@@ -40,41 +40,48 @@ def _events(vault: Vault, action: str | None = None, outcome: str = "denied") ->
         return int(conn.scalar(query) or 0)
 
 
-def test_failures_past_the_limit_get_429_and_one_event(env: tuple[TestClient, Vault, AppSettings]) -> None:
+def test_failures_past_the_limit_are_refused_alike_with_one_event(env: tuple[TestClient, Vault, AppSettings]) -> None:
     client, vault, settings = env
-    for _ in range(LIMIT):
+    first = client.get("/v1/agencies", headers=BAD)
+    for _ in range(LIMIT - 1):
         assert client.get("/v1/agencies", headers=BAD).status_code == 401
     audited = _events(vault)
     assert audited == LIMIT
-    throttled = client.get("/v1/agencies", headers=BAD)
-    assert throttled.status_code == 429
-    assert throttled.headers["content-type"].startswith("application/problem+json")
-    assert throttled.json()["type"].endswith("/too-many-failed-authentications")
-    assert int(throttled.headers["Retry-After"]) >= 1
-    for _ in range(3):
-        assert client.get("/v1/agencies", headers=BAD).status_code == 429
+    for _ in range(4):
+        late = client.get("/v1/agencies", headers=BAD)
+        assert late.status_code == 401  # the same answer: a client whose token expired refreshes it
+        assert late.json()["type"] == first.json()["type"]
+        assert late.headers.get("www-authenticate") == first.headers.get("www-authenticate")
     assert _events(vault, "auth.throttled") == 1  # one event for the spell, none per refusal
     assert _events(vault) == audited + 1
     token = issuing.issue(vault.signing, settings.issuer, settings.audience, "admin@vault", "admin", "vault", 600)
     ok = client.get("/v1/agencies", headers={"Authorization": f"Bearer {token}"})
-    assert ok.status_code == 200  # the same address, authenticated: not held back
+    assert ok.status_code == 200  # the same address, authenticated
+
+
+def test_client_logins_stay_audited_one_by_one(env: tuple[TestClient, Vault, AppSettings]) -> None:
+    client, vault, _ = env
+    for _ in range(LIMIT + 3):
+        refused = client.post(
+            "/v1/token", data={"grant_type": "client_credentials", "client_id": "x", "client_secret": "y"}
+        )
+        assert refused.status_code == 401
+    assert _events(vault, "token.issue") == LIMIT + 3
+    assert _events(vault, "auth.throttled") == 0
 
 
 def test_a_new_spell_is_recorded_again_after_a_quiet_minute() -> None:
     now = [0.0]
     throttle = FailureThrottle(2, clock=lambda: now[0])
-    assert throttle.refuse("a") == (0.0, False) and throttle.refuse("a") == (0.0, False)
-    wait, starts = throttle.refuse("a")
-    assert wait > 0 and starts
-    assert throttle.refuse("a")[1] is False  # same spell
-    assert throttle.refuse("b") == (0.0, False)  # another address has its own budget
+    assert throttle.refuse("a") == (False, False) and throttle.refuse("a") == (False, False)
+    assert throttle.refuse("a") == (True, True)
+    assert throttle.refuse("a") == (True, False)  # same spell
+    assert throttle.refuse("b") == (False, False)  # another address has its own budget
     now[0] += 30  # one failure's worth refilled (2 a minute)
-    assert throttle.refuse("a")[0] == 0.0
+    assert throttle.refuse("a") == (False, False)
     now[0] += 0.1
-    wait, starts = throttle.refuse("a")
-    assert wait > 0 and not starts  # throttled again within the minute: the same spell
+    assert throttle.refuse("a") == (True, False)  # throttled again within the minute: the same spell
     now[0] += FailureThrottle.SPELL_SECONDS + 60
-    assert throttle.refuse("a") == (0.0, False)
-    assert throttle.refuse("a") == (0.0, False)
-    wait, starts = throttle.refuse("a")
-    assert wait > 0 and starts  # a minute and more since the last throttled failure: a new spell
+    assert throttle.refuse("a") == (False, False)
+    assert throttle.refuse("a") == (False, False)
+    assert throttle.refuse("a") == (True, True)  # a minute and more since the last throttled failure
