@@ -139,29 +139,30 @@ class DekStore:
     def get_raw(self, wanted: Collection[RawRef]) -> dict[RawRef, bytes]:
         """Unwrap DEKs named by (owner's 16 raw bytes, slot, version), one query per 2,000 owners;
         any missing one raises KeyDestroyed, any that fails to unwrap its KeyLayerError."""
-        if not wanted:
-            return {}
-        unwrap = self.provider.unwrap
-        out: dict[RawRef, bytes] = {}
-        for ref, kek_version, wrapped in self._wrapped({owner for owner, _, _ in wanted}):
-            if ref in wanted:
-                out[ref] = unwrap(kek_version, wrapped, raw_aad(*ref))
+        out, failed = self.unwrap_wanted(wanted)
+        if failed:
+            raise failed[0][1]
         if len(out) != len(wanted):
             raise KeyDestroyed(f"{len(wanted) - len(out)} data key(s) destroyed or never created")
         return out
 
-    def unwrap_owners(self, owners: Collection[bytes]) -> tuple[dict[RawRef, bytes], list[tuple[RawRef, str]]]:
-        """Every DEK of these owners (16 raw bytes each), unwrapped, one query per 2,000 owners (bulk
-        reads), and the ones that would not unwrap, with the cause (an exception class name). An
-        owner without keys (erased) simply has none."""
+    def unwrap_wanted(
+        self, wanted: Collection[RawRef]
+    ) -> tuple[dict[RawRef, bytes], list[tuple[RawRef, KeyLayerError]]]:
+        """The DEKs named in ``wanted`` that exist, unwrapped (one query per 2,000 owners: bulk
+        reads), and those that would not unwrap, with why. A missing one (erased) is simply absent;
+        no other key of the owners is unwrapped (with an HSM each unwrap is a call to it)."""
+        if not wanted:
+            return {}, []
         unwrap = self.provider.unwrap
         out: dict[RawRef, bytes] = {}
-        failed: list[tuple[RawRef, str]] = []
-        for ref, kek_version, wrapped in self._wrapped(owners):
-            try:
-                out[ref] = unwrap(kek_version, wrapped, raw_aad(*ref))
-            except KeyLayerError as exc:
-                failed.append((ref, type(exc).__name__))
+        failed: list[tuple[RawRef, KeyLayerError]] = []
+        for ref, kek_version, wrapped in self._wrapped({owner for owner, _, _ in wanted}):
+            if ref in wanted:
+                try:
+                    out[ref] = unwrap(kek_version, wrapped, raw_aad(*ref))
+                except KeyLayerError as exc:
+                    failed.append((ref, exc))
         return out, failed
 
     def _wrapped(self, owners: Collection[bytes]) -> Iterator[tuple[RawRef, int, bytes]]:

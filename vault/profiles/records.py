@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, and_, delete, or_, select, update
 
 from keys.aead import Mac
-from keys.dekstore import DekRef, DekStore
+from keys.dekstore import DekRef, DekStore, RawRef
 from keys.errors import KeyLayerError
 from keys.sqlstore import bulk_insert
 from vault.catalogue import Catalogue, Value
@@ -22,6 +22,7 @@ from vault.errors import CannotDecrypt, CitizenErased, NotFound
 from vault.fieldcipher import (
     SLOT_PROFILE,
     FieldCipher,
+    Parsed,
     open_parsed,
     pack_record,
     read_header,
@@ -252,23 +253,32 @@ def open_records(
     catalogue: Catalogue, dekstore: DekStore, stored: Sequence[tuple[bytes, bytes]], only: Collection[str]
 ) -> dict[bytes, dict[str, Value] | None]:
     """Decrypt the fields in ``only`` of many stored records, given as (citizen id's 16 raw bytes,
-    record), with one key-store round trip per 2,000 citizens (bulk grant reads). A citizen whose
-    record or key is malformed or gone maps to None (logged, without values); the others are
-    unaffected."""
-    deks, failed = dekstore.unwrap_owners([c for c, _ in stored])
-    for (owner, _, _), cause in failed:
-        _refused(owner, cause)
+    record), with one key-store round trip per 2,000 citizens (bulk grant reads), unwrapping only
+    the keys the asked fields need. A citizen whose record or key is malformed or gone maps to None
+    (logged once, without values); the others are unaffected."""
     names = {name.encode(): name for name in only}
-    decoders = {name: catalogue.fields[name].decode for name in only}
     opened: dict[bytes, dict[str, Value] | None] = {}
+    parsed: list[tuple[bytes, list[Parsed]]] = []
+    wanted: set[RawRef] = set()
     for citizen, record in stored:
         try:
             fields = unpack_split(record, names)
+        except KeyLayerError as exc:
+            opened[citizen] = None
+            _refused(citizen, type(exc).__name__)
+            continue
+        parsed.append((citizen, fields))
+        wanted.update([(citizen, slot, version) for _, slot, version, _ in fields])
+    deks, failed = dekstore.unwrap_wanted(wanted)
+    why = {owner: type(exc).__name__ for (owner, _, _), exc in failed}
+    decoders = {name: catalogue.fields[name].decode for name in only}
+    for citizen, fields in parsed:
+        try:
             plain = open_parsed(citizen, deks, fields)
             opened[citizen] = {f[0]: decoders[f[0]](raw) for f, raw in zip(fields, plain, strict=True)}
         except (KeyLayerError, KeyError, UnicodeDecodeError, ValueError) as exc:
             opened[citizen] = None
-            _refused(citizen, type(exc).__name__)
+            _refused(citizen, why.get(citizen, type(exc).__name__))
     return opened
 
 
