@@ -54,12 +54,7 @@ class Aead:
 
     def seal_many(self, items: list[tuple[bytes, bytes]]) -> list[bytes]:
         """Seal several (plaintext, aad) pairs, drawing all their random nonces in one call."""
-        pool = os.urandom(NONCE_BYTES * len(items))
-        out = []
-        for i, (plaintext, aad) in enumerate(items):
-            nonce = pool[i * NONCE_BYTES : (i + 1) * NONCE_BYTES]
-            out.append(nonce + self._gcm.encrypt(nonce, plaintext, aad))
-        return out
+        return [nonce + body for nonce, body in self.seal_parts(items)]
 
     def seal_parts(self, items: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
         """:meth:`seal_many`, each result as (nonce, ciphertext || tag) for the caller to lay out."""
