@@ -57,6 +57,19 @@ def forbidden(reason: str) -> ApiProblem:
     return ApiProblem(403, "forbidden", "Not allowed", reason, reason=reason)
 
 
+TRACKED_KEYS = 100_000  # clients a limiter remembers; the least recently seen are forgotten first
+
+
+def _remember(table: dict[str, Any], key: str, value: Any) -> None:
+    """``table[key] = value``, keeping ``table`` in order of last use and at most TRACKED_KEYS long:
+    the keys forgotten are the ones seen longest ago (a bucket of those has refilled long since,
+    so forgetting it changes nothing), never the whole table at once."""
+    table.pop(key, None)
+    table[key] = value
+    while len(table) > TRACKED_KEYS:
+        del table[next(iter(table))]
+
+
 class RateLimiter:
     """Token bucket per key, per process (see docs/decisions.md: limits are per worker)."""
 
@@ -74,11 +87,9 @@ class RateLimiter:
             tokens, last = self._buckets.get(key, (self.burst, now))
             tokens = min(self.burst, tokens + (now - last) * self.rate)
             if tokens >= 1:
-                self._buckets[key] = (tokens - 1, now)
+                _remember(self._buckets, key, (tokens - 1, now))
                 return 0.0
-            self._buckets[key] = (tokens, now)
-            if len(self._buckets) > 100_000:
-                self._buckets.clear()
+            _remember(self._buckets, key, (tokens, now))
             return (1 - tokens) / self.rate
 
 
@@ -109,9 +120,7 @@ class FailureThrottle:
         now = self._clock()
         with self._lock:
             last = self._last.get(address)
-            self._last[address] = now
-            if len(self._last) > 100_000:
-                self._last.clear()
+            _remember(self._last, address, now)
         return True, last is None or now - last >= self.SPELL_SECONDS
 
 

@@ -12,8 +12,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from api.app import create_app
-from api.security import issuing
-from api.security.auth import FailureThrottle
+from api.security import auth, issuing
+from api.security.auth import FailureThrottle, RateLimiter
 from api.settings import AppSettings
 from vault.audit.tables import audit_events
 from vault.demo_registry import seed_registry
@@ -85,3 +85,19 @@ def test_a_new_spell_is_recorded_again_after_a_quiet_minute() -> None:
     assert throttle.refuse("a") == (False, False)
     assert throttle.refuse("a") == (False, False)
     assert throttle.refuse("a") == (True, True)  # a minute and more since the last throttled failure
+
+
+def test_a_full_limiter_forgets_the_least_recently_seen_client(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past its capacity a limiter forgets the clients seen longest ago, one by one: a busy client
+    keeps its spent budget (a flood of new keys cannot reset it)."""
+    monkeypatch.setattr(auth, "TRACKED_KEYS", 3)
+    limiter = RateLimiter(2, clock=lambda: 0.0)
+    assert limiter.take("busy") == 0 and limiter.take("busy") == 0
+    assert limiter.take("busy") > 0  # spent
+    for key in ("a", "b"):
+        limiter.take(key)
+    assert limiter.take("busy") > 0  # seen last: kept
+    for key in ("c", "d", "e"):
+        limiter.take(key)  # each new key now pushes out the one seen longest ago
+    assert limiter.take("busy") == 0  # forgotten after three newer keys: a fresh budget
+    assert limiter.take("e") == 0 and limiter.take("e") > 0  # "e" was kept with one spent
