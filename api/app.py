@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api import errors
+from api.express import GrantReadExpress
 from api.middleware import Hygiene
 from api.routes import audit, citizens, consents, grants, ops, pii, purposes, registry, token
 from api.security import tokens
@@ -86,6 +87,8 @@ def create_app(settings: AppSettings, vault: Vault | None = None) -> FastAPI:
     ):
         app.include_router(router)
 
+    if settings.express_reads and app.state.inline_writes:
+        app.add_middleware(GrantReadExpress)  # added first, so inside Hygiene: its checks come first
     # request.state reads scope["state"], where Hygiene puts the request id.
     app.add_middleware(Hygiene, max_body_bytes=settings.max_body_bytes)
     return app

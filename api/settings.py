@@ -35,6 +35,11 @@ class AppSettings(Settings):
         description="Failed authentications (bad tokens) per minute per client address that are audited one by "
         "one; past it they are refused alike and one audit event stands for each throttled spell.",
     )
+    express_reads: bool = Field(
+        default=True,
+        description="Serve small grant pages on the express lane (api/express.py) on the embedded SQLite; "
+        "off, every request goes through the framework's route (same answers, more CPU).",
+    )
     trusted_proxies: list[str] = Field(
         default_factory=list, description="Proxy addresses whose X-Forwarded-For is believed; none by default."
     )

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import TypeAdapter
+from pydantic_core import to_json
 from starlette.concurrency import run_in_threadpool
 
 from api.concurrency import run_short
@@ -14,6 +14,8 @@ from api.errors import ApiProblem
 from api.routes.consents import citizen_of
 from api.schemas import GrantCreate, GrantData, GrantPublic
 from api.security.auth import Principal, actor, require
+from vault.catalogue import Value
+from vault.grants.model import Grant
 from vault.grants.service import QUICK_PAGE, GrantRequest
 
 router = APIRouter(tags=["grants"])
@@ -56,6 +58,18 @@ async def read_grant(
     grant, records, next_after = await run_short(
         request, vault.grants.read, actor(request, who), str(grant_id), str(after) if after else None, limit
     )
+    if len(records) <= QUICK_PAGE:
+        body = page_body(grant, records, next_after)
+    else:
+        body = await run_in_threadpool(page_body, grant, records, next_after)
+    return Response(body, media_type="application/json")
+
+
+def page_body(grant: Grant, records: list[tuple[str, dict[str, Value] | None]], next_after: str | None) -> bytes:
+    """The JSON body of a page (this route's and api/express.py's), serialised by pydantic-core
+    straight from plain data: a page holds up to 5,000 records, and validating them against
+    GrantData first cost six times the serialisation. The values come from the vault (str or int,
+    by the catalogue's decoders); tests pin the bytes to those of the validated model."""
     page = {
         "grant_id": grant.id,
         "purpose": grant.purpose,
@@ -63,17 +77,7 @@ async def read_grant(
         "records": [{"citizen_id": c, "fields": v} for c, v in records],
         "next_after": next_after,
     }
-    body = _body(page) if len(records) <= QUICK_PAGE else await run_in_threadpool(_body, page)
-    return Response(body, media_type="application/json")
-
-
-def _body(page: dict[str, Any]) -> bytes:
-    """Validated and serialised by pydantic-core in one pass (pages hold up to 5,000 records: building
-    a model object per record, then serialising them, cost more than reading them)."""
-    return _GRANT_DATA.dump_json(_GRANT_DATA.validate_python(page))
-
-
-_GRANT_DATA = TypeAdapter(GrantData)
+    return to_json(page)
 
 
 @router.get("/v1/me/grant-requests", response_model=list[GrantPublic])

@@ -39,6 +39,11 @@ class Principal:
     agency: str
     issuer: str
 
+    @property
+    def limit_key(self) -> str:
+        """Whose rate limit this caller's requests count against."""
+        return f"{self.issuer}|{self.subject}"
+
 
 def unauthorized(reason: str) -> ApiProblem:
     """401 with an audit-ready reason code."""
@@ -91,6 +96,14 @@ class RateLimiter:
                 return 0.0
             _remember(self._buckets, key, (tokens, now))
             return (1 - tokens) / self.rate
+
+    def give_back(self, key: str) -> None:
+        """Return the token a successful :meth:`take` took, for a request handed on unserved
+        (api/express.py), so that it is charged once, where it is served."""
+        with self._lock:
+            entry = self._buckets.get(key)
+            if entry is not None:
+                self._buckets[key] = (min(self.burst, entry[0] + 1), entry[1])
 
 
 class FailureThrottle:
@@ -220,7 +233,7 @@ def require(resource: str, action: str) -> Any:
         guard: Guard = request.app.state.guard
         principal = guard.authenticate(credentials.credentials)
         request.state.principal = principal
-        guard.limit(f"{principal.issuer}|{principal.subject}")
+        guard.limit(principal.limit_key)
         guard.authorize(principal, resource, action)
         return principal
 

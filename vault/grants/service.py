@@ -353,11 +353,12 @@ class GrantService:
         agency_status = _AGENCY_STATUS.scalar(conn, {"code": grant.agency})
         if purpose.status != "active" or agency_status != "active" or grant.agency not in purpose.agencies:
             raise Refused("basis-lapsed", "the purpose or agency was retired")
-        page = [r[0] for r in _PAGE.rows(conn, {"grant_id": grant.id, "after": after or "", "limit": limit + 1})]
+        fetch = limit if wait else min(limit, QUICK_PAGE)  # a quick read looks no further than it may read
+        page = [r[0] for r in _PAGE.rows(conn, {"grant_id": grant.id, "after": after or "", "limit": fetch + 1})]
+        if len(page) > fetch and fetch < limit:
+            raise WouldWait  # more than a quick page: rolls the spent use back; the caller reads again, waiting
         more = len(page) > limit
         page = page[:limit]
-        if not wait and len(page) > QUICK_PAGE:
-            raise WouldWait  # rolls the spent use back; the caller reads again where waiting is fine
         if grant.lawful_basis == "consent":
             categories = self._categories(grant.fields)
             for c in page:
