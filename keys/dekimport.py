@@ -9,13 +9,22 @@ process wraps them. Either way the parent alone writes the key store.
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from keys.dekstore import DekStore, data_keys, wrap_aad
+from keys.aead import KEY_BYTES
+from keys.dekstore import DekStore, data_keys, raw_aad, wrap_aad
 from keys.rowcodec import RowCodec
+
+
+def fresh_keys(count: int) -> list[bytes]:
+    """``count`` fresh 256-bit data keys, as many calls of :func:`keys.aead.new_key` would give them
+    (the OS CSPRNG), from one draw (a bulk import asks for one per line)."""
+    pool = os.urandom(KEY_BYTES * count)
+    return [pool[i : i + KEY_BYTES] for i in range(0, len(pool), KEY_BYTES)]
 
 
 class DekRows:
@@ -48,6 +57,14 @@ class DekRows:
         return [
             (to_owner(owner), kek_version, blob) for (owner, _), (kek_version, blob) in zip(keys, wrapped, strict=True)
         ]
+
+    def wrap_raw(self, keys: Sequence[tuple[bytes, Any, bytes]], slot: str, version: int) -> list[Any]:
+        """:meth:`wrap` for keys given as (owner id's 16 raw bytes, owner id in driver form,
+        plaintext key): the same rows, without converting each owner again."""
+        if not keys:
+            return []
+        wrapped = self.store.provider.wrap_many([(dek, raw_aad(raw, slot, version)) for raw, _, dek in keys])
+        return [(owner, kek_version, blob) for (_, owner, _), (kek_version, blob) in zip(keys, wrapped, strict=True)]
 
     def owner(self, row: Any) -> Any:
         """The owner id of a row, in the driver's form."""

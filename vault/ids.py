@@ -37,13 +37,33 @@ def import_citizen_id(run: uuid.UUID, batch: int, line: int) -> uuid.UUID:
     return ImportIds(run, batch)(line)
 
 
+def uuid_from_bytes(raw: bytes) -> uuid.UUID:
+    """``uuid.UUID(bytes=raw)`` for exactly 16 bytes, without the constructor's argument checks
+    (bulk imports make one per line): the same object, ``int`` and ``is_safe`` set as the
+    constructor sets them."""
+    value = _new_uuid(_UUID)
+    _set(value, "int", _int_from_bytes(raw, "big"))
+    _set(value, "is_safe", _UNKNOWN)
+    return value
+
+
+_UUID, _UNKNOWN, _new_uuid, _set, _int_from_bytes = (
+    uuid.UUID,
+    uuid.SafeUUID.unknown,
+    object.__new__,
+    object.__setattr__,
+    int.from_bytes,
+)
+
+
 class ImportIds:
     """:func:`import_citizen_id` for the lines of one batch, with the per-batch part done once."""
 
-    __slots__ = ("_head", "_run")
+    __slots__ = ("_hash", "_head", "_run")
 
     def __init__(self, run: uuid.UUID, batch: int) -> None:
         self._run = run.bytes
+        self._hash = hashlib.sha256(self._run)  # copied per line: cheaper than hashing the run again
         # The version nibble and the variant bits overwrite bits of the batch counter (as
         # _with_version does; batches < 2**28).
         head = bytearray(self._run[:6] + struct.pack(">I", batch))
@@ -52,4 +72,10 @@ class ImportIds:
         self._head = bytes(head)
 
     def __call__(self, line: int) -> uuid.UUID:
-        return uuid.UUID(bytes=self._head + hashlib.sha256(self._run + line.to_bytes(8, "big")).digest()[:6])
+        return uuid_from_bytes(self.raw(line))
+
+    def raw(self, line: int) -> bytes:
+        """The 16 bytes of the id of ``line``."""
+        h = self._hash.copy()
+        h.update(line.to_bytes(8, "big"))
+        return self._head + h.digest()[:6]

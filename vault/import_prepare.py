@@ -20,16 +20,15 @@ from typing import Any, NamedTuple
 
 from sqlalchemy.engine import Dialect
 
-from keys import aead
-from keys.dekimport import DekRows
+from keys.dekimport import DekRows, fresh_keys
 from keys.rowcodec import RowCodec
 from vault.catalogue import Catalogue
 from vault.errors import ValidationFailed
-from vault.fieldcipher import SLOT_PROFILE
-from vault.ids import ImportIds
+from vault.fieldcipher import SLOT_PROFILE, FieldCipher
+from vault.ids import ImportIds, uuid_from_bytes
 from vault.import_source import LineError, RawItem, parse_item
 from vault.models import blind_index, citizens
-from vault.pii.intake import Intake, own_values
+from vault.pii.intake import NOTHING_FOUND, Intake, own_values
 from vault.pii.tables import pii_findings
 from vault.profiles import records
 from vault.profiles.records import Indexer
@@ -53,6 +52,10 @@ class ImportRows:
         self.pii = RowCodec(pii_findings, dialect).shared("scanned_at")
         self.citizen_id: Callable[[Any], Any] = self.citizens.codec.converter("id")
         self.time: Callable[[Any], Any] = self.citizens.codec.converter("created_at")
+        # Whether the driver takes ids as 32 hex digits (SQLite): then workers write them from the
+        # id's bytes directly.
+        probe = uuid.UUID(int=0x0123456789ABCDEF0123456789ABCDEF)
+        self.hex_ids = self.citizen_id(probe) == probe.hex
         # prepare() builds rows as tuples in these column orders.
         for layout, expected in (
             (self.citizens.own, ["id", "record", "provenance"]),
@@ -112,23 +115,30 @@ def prepare(
     """Validate, screen and encrypt one batch; duplicates of a unique value inside the batch are
     rejected here (the database rejects those registered by earlier batches or other imports)."""
     catalogue, indexer, intake, unique, rows = state.catalogue, state.indexer, state.intake, state.unique, state.rows
-    to_id, new_key, seal, validate, screen = (
-        rows.citizen_id,
-        aead.new_key,
-        records.seal,
+    validate, cleared, screen, encode, entries_of = (
         catalogue.validate,
+        intake.cleared,
         intake.screen,
+        catalogue.encode_all,
+        indexer.entries,
     )
+    hex_ids, to_id, nothing = rows.hex_ids, rows.citizen_id, NOTHING_FOUND
+    in_workers = state.deks.in_workers
     lines: list[int] = []
     ids: list[str] = []
     citizen_rows: list[tuple[Any, bytes, str]] = []
     index_rows: list[tuple[str, bytes, bytes, Any]] = []
     unique_keys: list[tuple[str, bytes, int]] = []
+    to_wrap: list[tuple[bytes, Any, bytes]] = []
     deks: list[tuple[uuid.UUID, bytes]] = []
     pii_rows: list[tuple[Any, str, str]] = []
     errors: list[LineError] = []
     seen: set[tuple[str, bytes]] = set()
-    citizen_id = ImportIds(run, batch_no)
+    raw_id = ImportIds(run, batch_no).raw
+    fresh = iter(fresh_keys(len(items)))
+    # Provenance is the same text for every profile with the same fields (records.seal's).
+    provenances: dict[tuple[str, ...], str] = {}
+    source = records.Provenance(agency, now)
     for number, raw in items:
         item = parse_item(number, raw)
         if isinstance(item, LineError):
@@ -137,39 +147,58 @@ def prepare(
         try:
             values = validate(item, creating=True)
             # Free text is screened on every write path, imports included (a refusal is a line error).
-            values, findings = screen(values, own_values(values))
+            # Most texts the pre-filter clears without the detector: the same values and findings.
+            clear = cleared(values)
+            if clear is None:
+                values, findings = screen(values, own_values(values))
+                found = [(f.field, f.stored()) for f in findings.values()]
+            else:
+                found = [(name, nothing) for name in clear]
         except ValidationFailed as exc:
             errors.append(LineError(number, exc.problems))
             continue
-        citizen = citizen_id(number)
-        entries = indexer.entries(citizen, values)
-        mine = [(f, d) for f, d, _ in entries if f in unique]
-        dup = next((k for k in mine if k in seen), None) if mine else None
-        if dup is not None:
-            errors.append(LineError(number, {dup[0]: DUPLICATE}))
+        raw_citizen = raw_id(number)
+        citizen = uuid_from_bytes(raw_citizen)
+        entries = entries_of(citizen, values)
+        for f, d, _ in entries:
+            if f in unique and (f, d) in seen:
+                break
+        else:
+            for f, d, _ in entries:
+                if f in unique:
+                    seen.add((f, d))
+                    unique_keys.append((f, d, number))
+            dek = next(fresh)
+            plaintexts = encode(values)
+            names = tuple(plaintexts)
+            provenance = provenances.get(names)
+            if provenance is None:
+                provenance = records.encode_provenance(dict.fromkeys(names, source))
+                provenances[names] = provenance
+            record = FieldCipher(citizen, dek, SLOT_PROFILE, records.NEW_DEK_VERSION).seal_record(plaintexts)
+            if hex_ids:
+                owner: Any = raw_citizen.hex()
+                ids.append(f"{owner[:8]}-{owner[8:12]}-{owner[12:16]}-{owner[16:20]}-{owner[20:]}")
+            else:
+                owner = to_id(citizen)
+                ids.append(str(citizen))
+            citizen_rows.append((owner, record, provenance))
+            index_rows += [(f, d, t, owner) for f, d, t in entries]
+            if found:
+                pii_rows += [(owner, f, stored) for f, stored in found]
+            lines.append(number)
+            if in_workers:
+                to_wrap.append((raw_citizen, owner, dek))
+            else:
+                deks.append((citizen, dek))
             continue
-        if mine:
-            seen.update(mine)
-            unique_keys += [(f, d, number) for f, d in mine]
-        dek = new_key()
-        record, provenance = seal(catalogue, citizen, dek, values, agency, now)
-        owner = to_id(citizen)
-        citizen_rows.append((owner, record, provenance))
-        index_rows += [(f, d, t, owner) for f, d, t in entries]
-        if findings:
-            pii_rows += [(owner, f.field, f.stored()) for f in findings.values()]
-        lines.append(number)
-        ids.append(str(citizen))
-        deks.append((citizen, dek))
+        errors.append(LineError(number, {f: DUPLICATE}))
     # Sorted by key, inserts walk each B-tree in order instead of jumping to random pages
-    # (blind-index digests are random by construction): measurably faster on SQLite.
+    # (blind-index digests are random by construction): measurably faster on SQLite. Index rows
+    # sort by (field, digest, tiebreak), unique within a batch, so whole tuples compare the same.
     citizen_rows.sort(key=itemgetter(0))
-    index_rows.sort(key=itemgetter(0, 1, 2))  # field, digest, tiebreak
-    if state.deks.in_workers:
-        keys = state.deks.wrap(deks, SLOT_PROFILE, records.NEW_DEK_VERSION)
-        deks = []
-    else:
-        keys = []
+    index_rows.sort()
+    keys = state.deks.wrap_raw(to_wrap, SLOT_PROFILE, records.NEW_DEK_VERSION)
     return PreparedBatch(
         lines, ids, citizen_rows, rows.index.rows(index_rows), unique_keys, keys, deks, pii_rows, errors, now
     )

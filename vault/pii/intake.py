@@ -24,7 +24,7 @@ from sqlalchemy import Connection, Engine, delete, select
 from vault.catalogue import Catalogue, Value
 from vault.errors import ValidationFailed
 from vault.pii.model import Entity, redact, summarise
-from vault.pii.prefilter import cannot_hold
+from vault.pii.prefilter import cannot_hold, values_cannot_hold
 from vault.pii.tables import pii_findings
 
 if TYPE_CHECKING:
@@ -61,6 +61,7 @@ class FieldFindings:
 
 
 _NOTHING_FOUND = json.dumps({"entities": {}, "forbidden": [], "action": "none"}, separators=(",", ":"))
+NOTHING_FOUND = _NOTHING_FOUND  # FieldFindings(field, {}).stored(): a text screened with no entity in it
 
 
 def own_values(values: Mapping[str, Value | None]) -> list[tuple[str, str]]:
@@ -101,6 +102,31 @@ class Intake:
     def scanned(self, values: Mapping[str, Value | None]) -> list[str]:
         """Which of ``values`` are free-text fields (scanned on write)."""
         return [n for n in self.free_text if n in values]
+
+    def cleared(self, values: Mapping[str, Value | None]) -> list[str] | None:
+        """The fields :meth:`screen` (with the citizen's :func:`own_values`) would find nothing in,
+        when the pre-filter clears every free-text value: then ``screen`` would return the values
+        unchanged and, for each of these fields, in this order, an empty finding
+        (:data:`NOTHING_FOUND`). None when some text needs the detector: call ``screen``. The bulk
+        import's shortcut (no copy of the values, no finding objects)."""
+        if not self._prefilter:
+            return None
+        names = [n for n in self.free_text if n in values]
+        if not names:
+            return names
+        own: list[str] | None = None
+        cleared = []
+        for name in names:
+            text = values[name]
+            if not isinstance(text, str):
+                continue  # screen skips it too (no finding)
+            if text.strip():
+                if own is None:
+                    own = [str(v) for n, v in values.items() if n in OWN_ENTITY and v is not None]
+                if not values_cannot_hold(text, own):
+                    return None
+            cleared.append(name)
+        return cleared
 
     def screen(
         self, values: Mapping[str, Value | None], own: Iterable[tuple[str, str]] = ()

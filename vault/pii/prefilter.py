@@ -21,13 +21,18 @@ def cannot_hold(text: str, own: Sequence[tuple[str, str]]) -> bool:
     """True when no recognizer of the default engine without NER can match ``text``: no digit, no @
     and, in its lower case, none of the words (two or more word characters) of the lower-cased own
     values."""
+    return values_cannot_hold(text, [value for _, value in own])
+
+
+def values_cannot_hold(text: str, own: Sequence[str]) -> bool:
+    """:func:`cannot_hold` given the own values alone (their entity types play no part)."""
     if _MAY_HOLD.search(text):
         return False
     if not own:
         return True
     # The own values' words in one pass: a newline is neither a word character nor cased, so the
     # words of the joined lower case are exactly those of each value lower-cased on its own.
-    words = "\n".join([value for _, value in own]).lower()
+    words = "\n".join(own).lower()
     if not words.isascii():
         lowered = text.lower()
         return not any(token in lowered for token in _WORD.findall(words))
