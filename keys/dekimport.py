@@ -17,7 +17,7 @@ from typing import Any
 
 from keys.aead import KEY_BYTES
 from keys.dekstore import DekStore, data_keys, raw_aad, wrap_aad
-from keys.rowcodec import RowCodec
+from keys.rowcodec import RowCodec, memory_temp_store, restore_temp_store
 
 
 def fresh_keys(count: int) -> list[bytes]:
@@ -73,6 +73,15 @@ class DekRows:
     def insert(self, rows: Sequence[Any], slot: str, version: int, now: datetime) -> None:
         """Store rows made by :meth:`wrap` (with the same slot and version), created at ``now``,
         committed before returning."""
-        if rows:
-            with self.store.engine.begin() as conn:
-                self.rows.write(conn, rows, {"slot": slot, "dek_version": version, "created_at": self._time(now)})
+        if not rows:
+            return
+        shared = {"slot": slot, "dek_version": version, "created_at": self._time(now)}
+        with self.store.engine.connect() as conn:
+            before = memory_temp_store(conn)  # the statement journal in memory, as the data store's writer
+            conn.commit()
+            try:
+                with conn.begin():
+                    self.rows.write(conn, rows, shared)
+            finally:
+                restore_temp_store(conn, before)
+                conn.commit()

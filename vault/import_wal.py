@@ -9,6 +9,10 @@ the next batch's keys and takes its rows from a worker. The writer starts its ne
 once that checkpoint is over, so the log holds at most about one batch, as before, and restarts
 from its beginning.
 
+The writer's connection also keeps its statement journals in memory during the import
+(keys.rowcodec.memory_temp_store): each multi-row INSERT's journal would otherwise spill to a
+temporary file.
+
 Durability is unchanged: commits are what they were (WAL, synchronous=NORMAL); only who copies
 committed pages into the database file, and when, changes. On PostgreSQL this is a no-op.
 """
@@ -24,6 +28,7 @@ from types import TracebackType
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
+from keys.rowcodec import memory_temp_store, restore_temp_store
 from keys.sqlstore import is_sqlite
 
 log = logging.getLogger(__name__)
@@ -37,6 +42,7 @@ class ImportWriter:
         self._background = is_sqlite(engine)
         self._conn: Connection | None = None
         self._autocheckpoint = 1000
+        self._temp_store: int | None = None
         self._todo = threading.Event()
         self._idle = threading.Event()
         self._idle.set()
@@ -48,6 +54,7 @@ class ImportWriter:
             self._conn = self.engine.connect()
             self._autocheckpoint = int(self._conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar_one())
             self._conn.exec_driver_sql("PRAGMA wal_autocheckpoint=0")
+            self._temp_store = memory_temp_store(self._conn)  # statement journals in memory
             self._conn.commit()
             self._thread.start()
         return self
@@ -62,6 +69,7 @@ class ImportWriter:
             try:
                 self._conn.rollback()
                 self._conn.exec_driver_sql(f"PRAGMA wal_autocheckpoint={self._autocheckpoint}")
+                restore_temp_store(self._conn, self._temp_store)
                 self._conn.commit()
             finally:
                 self._conn.close()
