@@ -87,7 +87,7 @@ def create_app(settings: AppSettings, vault: Vault | None = None) -> FastAPI:
     ):
         app.include_router(router)
 
-    if settings.express_reads and app.state.inline_writes:
+    if settings.express_reads and app.state.inline_writes and is_sqlite(vault.key_engine):
         app.add_middleware(GrantReadExpress)  # added first, so inside Hygiene: its checks come first
     # request.state reads scope["state"], where Hygiene puts the request id.
     app.add_middleware(Hygiene, max_body_bytes=settings.max_body_bytes)

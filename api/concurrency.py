@@ -25,12 +25,15 @@ from starlette.concurrency import run_in_threadpool
 from keys.sqlstore import WouldWait, connects_now
 
 T = TypeVar("T")
+# Set in the request's scope["state"] by api/express.py when it tried this very read on the loop
+# and had to give way: the route then goes straight to the threadpool instead of trying again.
+TRIED_INLINE = "read_tried_inline"
 
 
 async def run_short(request: Request, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """``call(*args, **kwargs)``: on the loop if it can run now without waiting, else in the threadpool."""
     vault = request.app.state.vault
-    if request.app.state.inline_writes:
+    if request.app.state.inline_writes and not request.scope.get("state", {}).get(TRIED_INLINE):
         # Yield once first: the loop then polls its sockets between one request's authentication
         # and its read. Without it, tasks ran back to back and requests waiting to be read piled up
         # (p99 at 32 connections 250-1,200 ms in back-to-back runs, 96-225 ms with it). The pools

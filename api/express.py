@@ -19,7 +19,10 @@ does everything itself and answers (and audits) as it always did:
   lock held elsewhere, a page larger than QUICK_PAGE, or any refusal by the grant rules: all of
   these raise WouldWait from ``GrantService.read(wait=False)`` having changed nothing;
 * the one thing taken before the read, a rate-limit token, is given back before handing over, so a
-  handed-over request is charged once.
+  handed-over request is charged once;
+* nor is work done twice: a token the lane refused is refused again by the route without being
+  verified again (``auth.REFUSED_TOKEN``), and a read the lane could not run now goes straight to
+  the threadpool (``concurrency.TRIED_INLINE``).
 
 It sits inside Hygiene (request id, path and size checks, no-store), so those apply unchanged, and
 answers the same status, headers and body as the route (tests/api/test_express.py compares them).
@@ -35,8 +38,10 @@ from typing import TYPE_CHECKING
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from api.concurrency import TRIED_INLINE
 from api.errors import ApiProblem
 from api.routes.grants import page_body
+from api.security.auth import REFUSED_TOKEN
 from keys.sqlstore import WouldWait, connects_now
 from vault.audit.log import Actor
 
@@ -89,7 +94,8 @@ class GrantReadExpress:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "GET":
+        # Under a root_path the route matches the path without it: the lane leaves those alone.
+        if scope["type"] == "http" and scope["method"] == "GET" and not scope.get("root_path"):
             match = _PATH.fullmatch(scope["path"])
             if match is not None:
                 query = _query(scope["query_string"])
@@ -110,6 +116,10 @@ class GrantReadExpress:
             return None
         try:
             principal = guard.authenticate(token)
+        except ApiProblem as refusal:
+            scope["state"][REFUSED_TOKEN] = (token, refusal)  # the route raises it again, not verifying twice
+            return None
+        try:
             guard.authorize(principal, "grants", "use")
         except ApiProblem:
             return None
@@ -125,6 +135,7 @@ class GrantReadExpress:
             grant, records, next_after = vault.grants.read(who, grant_id, after, limit, wait=False)
         except WouldWait:
             guard.limiter.give_back(key)
+            scope["state"][TRIED_INLINE] = True  # the route's read goes straight to the threadpool
             return None
         return page_body(grant, records, next_after)
 

@@ -62,6 +62,11 @@ def forbidden(reason: str) -> ApiProblem:
     return ApiProblem(403, "forbidden", "Not allowed", reason, reason=reason)
 
 
+# Set in the request's scope["state"] by api/express.py: (token, refusal) for a token it saw refused
+# moments before handing the request to the route, which raises the same refusal without verifying
+# the token a second time (a spray of bad tokens costs one verification each, as without the lane).
+REFUSED_TOKEN = "refused_token"  # noqa: S105 - the name of a scope key, not a secret
+
 TRACKED_KEYS = 100_000  # clients a limiter remembers; the least recently seen are forgotten first
 
 
@@ -231,6 +236,9 @@ def require(resource: str, action: str) -> Any:
         if credentials is None or credentials.scheme.lower() != "bearer":
             raise unauthorized("missing-token")
         guard: Guard = request.app.state.guard
+        earlier = request.scope.get("state", {}).get(REFUSED_TOKEN)
+        if earlier is not None and earlier[0] == credentials.credentials:
+            raise earlier[1]
         principal = guard.authenticate(credentials.credentials)
         request.state.principal = principal
         guard.limit(principal.limit_key)

@@ -29,7 +29,10 @@ def vault(tmp_path: Path) -> Iterator[Vault]:
 def _where(vault: Vault) -> tuple[bool, dict[str, Any]]:
     """(ran on the loop's thread, keyword arguments it got) for one run_short call."""
     request = cast(
-        Request, SimpleNamespace(app=SimpleNamespace(state=SimpleNamespace(vault=vault, inline_writes=True)))
+        Request,
+        SimpleNamespace(
+            app=SimpleNamespace(state=SimpleNamespace(vault=vault, inline_writes=True)), scope={"state": {}}
+        ),
     )
     seen: dict[str, Any] = {}
 

@@ -23,6 +23,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import TypeAdapter
 
+import api.express
 import api.routes.grants as grant_routes
 from api.app import create_app
 from api.concurrency import run_short
@@ -194,14 +195,73 @@ def test_the_write_lock_held_by_another_process_sends_the_read_to_the_route_whic
     assert len(events_of(w, response)) == 1
 
 
-def test_a_page_larger_than_a_quick_page_goes_to_the_route(world: World, route_calls: list[str]) -> None:
+@pytest.mark.parametrize("size", [QUICK_PAGE, QUICK_PAGE + 1])
+def test_a_quick_page_is_the_lanes_and_a_larger_one_the_routes(world: World, route_calls: list[str], size: int) -> None:
     w = world
-    ids = [w.citizen(person(i)) for i in range(QUICK_PAGE + 1)]
+    ids = [w.citizen(person(i)) for i in range(size)]
     grant = w.granted(w.tax, citizen_ids=ids, purpose="tax-assessment", fields=["given_name"])
-    response = w.read(w.tax, grant["id"], limit=len(ids))
-    assert response.status_code == 200 and len(response.json()["records"]) == len(ids)
-    assert route_calls == [grant["id"]]
-    assert w.grant(w.tax, grant["id"])["uses"] == 1, "handed over without spending a use"
+    response = w.read(w.tax, grant["id"], limit=1000)
+    assert response.status_code == 200 and len(response.json()["records"]) == size
+    assert route_calls == ([] if size <= QUICK_PAGE else [grant["id"]])
+    assert w.grant(w.tax, grant["id"])["uses"] == 1, "one use, however it was served"
+
+
+def test_the_lane_leaves_requests_under_a_root_path_to_the_route(world: World, route_calls: list[str]) -> None:
+    """Behind a prefix the route matches the path without it: the lane must not serve what the route would not."""
+    w = world
+    grant = w.granted(w.tax, citizen_id=w.citizen(ODILE), purpose="tax-assessment", fields=["income"])
+    rooted = TestClient(create_app(w.settings, w.vault), root_path="/v1")
+    fast = rooted.get(f"/v1/grants/{grant['id']}/data", headers=w.tax)
+    slow = TestClient(create_app(w.settings.model_copy(update={"express_reads": False}), w.vault), root_path="/v1").get(
+        f"/v1/grants/{grant['id']}/data", headers=w.tax
+    )
+    same(fast, slow)
+    assert fast.status_code == 404 and w.grant(w.tax, grant["id"])["uses"] == 0
+
+
+def test_a_handed_over_request_is_not_worked_twice(
+    world: World, route_calls: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read the lane could not run now goes straight to the threadpool; a token it saw refused is
+    not verified again by the route."""
+    w = world
+    grant = w.granted(w.tax, citizen_id=w.citizen(ODILE), purpose="tax-assessment", fields=["income"], max_uses=1)
+    assert w.read(w.tax, grant["id"]).status_code == 200
+    reads: list[bool] = []
+    original_read = w.vault.grants.read
+
+    def read(*args: Any, wait: bool = True, **kwargs: Any) -> Any:
+        reads.append(wait)
+        return original_read(*args, wait=wait, **kwargs)
+
+    monkeypatch.setattr(w.vault.grants, "read", read)
+    assert w.read(w.tax, grant["id"]).status_code == 403  # exhausted
+    assert reads == [False, True], "the lane's quick try, then the route's read in the threadpool"
+
+    verified: list[str] = []
+    guard = w.client.app.state.guard  # type: ignore[attr-defined]
+    original_verify = guard.verifier.verify
+
+    def verify(token: str) -> Any:
+        verified.append(token)
+        return original_verify(token)
+
+    monkeypatch.setattr(guard.verifier, "verify", verify)
+    forged = w.read({"Authorization": "Bearer not.a.token"}, grant["id"])
+    assert forged.status_code == 401 and verified == ["not.a.token"]
+    assert len(events_of(w, forged)) == 1
+
+
+def test_a_read_handed_over_for_a_busy_pool_gets_its_rate_limit_token_back(
+    world: World, route_calls: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    w = world
+    grant = w.granted(w.tax, citizen_id=w.citizen(ODILE), purpose="tax-assessment", fields=["income"], max_uses=9)
+    limited = express(w, rate_limit_per_minute=3)
+    registry_engine = limited.app.state.guard.registry.engine  # type: ignore[attr-defined]
+    monkeypatch.setattr(api.express, "connects_now", lambda engine: engine is registry_engine)  # stores busy
+    statuses = [limited.get(f"/v1/grants/{grant['id']}/data", headers=w.tax).status_code for _ in range(4)]
+    assert statuses == [200, 200, 200, 429] and len(route_calls) == 3
 
 
 FIELDS = ["given_name", "income", "national_id", "health_notes"]
