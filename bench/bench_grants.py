@@ -181,12 +181,14 @@ def main() -> None:
 
         # -- bulk, in-process ---------------------------------------------------------------
         inproc: list[float] = []
+        probes = {"in-process": [speed_probe()]}
         for _ in range(args.runs):
             start = time.perf_counter()
             n = read_all(vault, bulk.id, args.page)
             inproc.append(n / (time.perf_counter() - start))
             if n != len(ids):
                 raise RuntimeError(f"bulk read returned {n} records, expected {len(ids)}")
+        probes["in-process"].append(speed_probe())
         profile_text = _profile(vault, bulk.id, args.page) if args.profile or median(inproc) < BULK_TARGET else None
         vault.close()  # from here on only the servers touch the database (no second checkpointer)
 
@@ -210,6 +212,7 @@ def main() -> None:
             raise RuntimeError(f"single-citizen read: {check.status_code} {check.text[:300]}")
 
         http_bulk: list[float] = []
+        probes["HTTP"] = [speed_probe()]
         with httpx.Client(headers=headers, timeout=120) as client:
             for _ in range(args.runs):
                 start = time.perf_counter()
@@ -217,6 +220,7 @@ def main() -> None:
                 http_bulk.append(n / (time.perf_counter() - start))
                 if n != len(ids):
                     raise RuntimeError(f"HTTP bulk read returned {n} records, expected {len(ids)}")
+        probes["HTTP"].append(speed_probe())
 
         def load(url: str, hdrs: dict[str, str], connections: int, think_ms: float | None = None) -> wrk.WrkRun:
             return wrk.run(url, hdrs, connections, args.seconds, args.timeout, think_ms)
@@ -304,16 +308,18 @@ def main() -> None:
             )
         pages = -(-len(ids) // args.page)
         print(f"\nBulk grant read, {len(ids):,} citizens x 5 fields, {pages} pages of {args.page:,}\n")
-        print(f"| path | citizen records/s (median of {args.runs}) | runs | target |\n|---|---|---|---|")
-        for label, values in (
-            ("in-process `vault.grants.read`", inproc),
-            ("HTTP `GET /v1/grants/{id}/data`", http_bulk),
+        print(
+            f"| path | citizen records/s (median of {args.runs}) | runs | speed probe before, after (ms) | target |\n"
+            "|---|---|---|---|---|"
+        )
+        for label, values, probe in (
+            ("in-process `vault.grants.read`", inproc, probes["in-process"]),
+            ("HTTP `GET /v1/grants/{id}/data`", http_bulk, probes["HTTP"]),
         ):
             rate = median(values)
             status = "met" if rate >= BULK_TARGET else "MISSED"
-            print(
-                f"| {label} | {rate:,.0f} | {', '.join(f'{v:,.0f}' for v in values)} | >= {BULK_TARGET:,}: {status} |"
-            )
+            runs = ", ".join(f"{v:,.0f}" for v in values)
+            print(f"| {label} | {rate:,.0f} | {runs} | {probe[0]:.1f}, {probe[1]:.1f} | >= {BULK_TARGET:,}: {status} |")
         if profile_text is not None:
             print("\ncProfile, one in-process bulk read:\n")
             print(profile_text)
