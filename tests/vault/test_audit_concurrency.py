@@ -21,12 +21,15 @@ import pytest
 from tests.support.audit_helpers import (
     BACKENDS,
     CHECKPOINT_EVERY,
+    CLERK,
     append_worker,
     backend_settings,
     event_count,
     load_events,
     seqs,
 )
+from vault.audit import verify as verify_module
+from vault.audit.log import Event
 from vault.audit.verify import load_checkpoints, verify_database
 from vault.runtime import init_vault
 
@@ -103,5 +106,33 @@ def test_processes_appending_at_once_leave_no_gap_and_no_fork(
         assert report.head_count == expected
         counts = [c.count for c in load_checkpoints(vault.data_engine)]
         assert counts == list(range(CHECKPOINT_EVERY, expected + 1, CHECKPOINT_EVERY))
+    finally:
+        vault.close()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_events_appended_while_a_verification_runs_are_not_findings(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A live server keeps appending (and checkpointing) while `audit verify` reads: the verification
+    covers the log as one snapshot saw it, and what came after is the next verification's."""
+    vault = init_vault(backend_settings(request, tmp_path / "data", backend))
+    try:
+        for i in range(3 * CHECKPOINT_EVERY + 2):
+            vault.audit.record(CLERK, Event("audit.read", reason=f"before {i}"))
+        real_load = verify_module.load_checkpoints
+
+        def load_after_appends(engine: Any) -> Any:  # the first read after the snapshot
+            for i in range(2 * CHECKPOINT_EVERY + 3):
+                vault.audit.record(CLERK, Event("audit.read", reason=f"during {i}"))
+            return real_load(engine)
+
+        monkeypatch.setattr(verify_module, "load_checkpoints", load_after_appends)
+        during = verify_database(vault.audit)
+        assert during.ok, during.finding
+        assert during.events == 3 * CHECKPOINT_EVERY + 2
+        monkeypatch.setattr(verify_module, "load_checkpoints", real_load)
+        after = verify_database(vault.audit)
+        assert after.ok and after.events == during.events + 2 * CHECKPOINT_EVERY + 3
     finally:
         vault.close()

@@ -219,13 +219,19 @@ def _split(checkpoints: Sequence[Checkpoint], total: int, parallel_from: int) ->
 
 
 def _walk_rest(
-    url: str, cp: Checkpoint, checkpoints: list[Checkpoint], keys: dict[str, bytes], total: int, expected: int | None
+    url: str,
+    cp: Checkpoint,
+    checkpoints: list[Checkpoint],
+    keys: dict[str, bytes],
+    total: int,
+    expected: int | None,
+    last: int,
 ) -> Report:
-    """The events after checkpoint ``cp``, verified in a process of their own (see verify_database)."""
+    """The events after checkpoint ``cp`` up to ``last``, verified in a process of their own (see verify_database)."""
     engine = make_engine(url)
     try:
         return walk(
-            _stream(engine, cp.count + 1),
+            _stream(engine, cp.count + 1, last),
             checkpoints,
             keys,
             total=total,
@@ -244,6 +250,7 @@ def _walk_in_two(
     checkpoints: list[Checkpoint],
     total: int,
     expected: int | None,
+    last: int,
     progress: Progress | None,
 ) -> Report:
     """Events up to ``cp`` here, the rest in a second process starting from the hash ``cp`` signed:
@@ -251,7 +258,7 @@ def _walk_in_two(
     engine, keys = log.engine, log.signer.public_keys
     url = engine.url.render_as_string(hide_password=False)
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        later = pool.submit(_walk_rest, url, cp, checkpoints, keys, total, expected)
+        later = pool.submit(_walk_rest, url, cp, checkpoints, keys, total, expected, last)
         report = walk(
             _stream(engine, 1, cp.count),
             [c for c in checkpoints if c.count <= cp.count],
@@ -281,18 +288,22 @@ def verify_database(log: AuditLog, progress: Progress | None = None, parallel_fr
     # Read first: a live server keeps advancing the anchor, but never past a checkpoint committed
     # before the head and checkpoints below are read.
     anchor = None if log.anchor is None else log.anchor.get()
-    with engine.connect() as conn:
-        total = int(conn.scalar(select(func.count()).select_from(audit_events)) or 0)
-        head = conn.execute(select(audit_head).where(audit_head.c.id == 1)).one_or_none()
-
-    checkpoints = load_checkpoints(engine)
-    expected = None if head is None else int(head._mapping["count"])
+    snap = _snapshot(engine)
+    total, last = snap.total, snap.last_seq
+    # What the snapshot saw, and nothing appended since: a live server keeps appending while this
+    # runs, and those events (and checkpoints) belong to the next verification, not to findings.
+    # A checkpoint written since covers more events than the head the snapshot read (one that does
+    # not, even over a truncated log, is checked as before).
+    newer = snap.head_count
+    checkpoints = [c for c in load_checkpoints(engine) if newer is None or c.count <= newer]
+    head = snap if snap.head_count is not None else None
+    expected = snap.head_count
     cp = _split(checkpoints, total, parallel_from)
     if cp is not None:
-        report = _walk_in_two(log, cp, checkpoints, total, expected, progress)
+        report = _walk_in_two(log, cp, checkpoints, total, expected, last, progress)
     else:
         report = walk(
-            _stream(engine),
+            _stream(engine, 1, last),
             checkpoints,
             log.signer.public_keys,
             total=total,
@@ -304,13 +315,13 @@ def verify_database(log: AuditLog, progress: Progress | None = None, parallel_fr
         if total and report.ok:
             report.finding = Finding(1, "head-mismatch", "the head record is missing")
         return report
-    count, head_hash = int(head._mapping["count"]), bytes(head.head_hash)
+    count, head_hash = int(head.head_count or 0), bytes(head.head_hash or b"")
     report.head_count = count
     if not report.ok:
         return report
-    cp_count = int(head.cp_count)
+    cp_count = int(head.cp_count or 0)
     newest = max((c.count for c in checkpoints), default=0)
-    if not constant_time_equal(bytes(head.mac), log.head_mac(count, head_hash, cp_count)):
+    if not constant_time_equal(bytes(head.mac or b""), log.head_mac(count, head_hash, cp_count)):
         report.finding = Finding(count, "head-mismatch", "the head record fails its MAC (edited or replaced)")
     elif newest != cp_count:
         report.finding = Finding(
@@ -324,7 +335,7 @@ def verify_database(log: AuditLog, progress: Progress | None = None, parallel_fr
         )
     elif count < report.events:
         report.finding = Finding(count + 1, "inserted", f"events after {count} were appended behind the head")
-    elif report.events and _last_hash(engine) != head_hash:
+    elif report.events and _hash_at(engine, last) != head_hash:
         since = max((c.count for c in checkpoints), default=0) + 1
         report.finding = Finding(
             since, "head-mismatch", f"events from {since} on were rewritten after the last checkpoint"
@@ -357,7 +368,48 @@ def _check_anchor(log: AuditLog, anchor: Anchored, checkpoints: Sequence[Checkpo
     return None
 
 
-def _last_hash(engine: Engine) -> bytes:
+class _Snapshot(NamedTuple):
+    total: int
+    last_seq: int
+    head_count: int | None  # the head record's columns; None when it is missing
+    head_hash: bytes | None
+    cp_count: int | None
+    mac: bytes | None
+
+
+def _snapshot(engine: Engine) -> _Snapshot:
+    """The number of events, the last one's seq and the head record, read by one statement, so in
+    one snapshot on every database (the head and the events it counts are written together)."""
+    head = audit_head.c
+
+    def of_head(column: Any) -> Any:
+        return select(column).where(head.id == 1).scalar_subquery()
+
+    statement = select(
+        select(func.count()).select_from(audit_events).scalar_subquery(),
+        select(func.coalesce(func.max(audit_events.c.seq), 0)).scalar_subquery(),
+        of_head(head["count"]),
+        of_head(head.head_hash),
+        of_head(head.cp_count),
+        of_head(head.mac),
+    )
     with engine.connect() as conn:
-        value = conn.scalar(select(audit_events.c.hash).order_by(audit_events.c.seq.desc()).limit(1))
+        row = conn.execute(statement).one()
+    total, last, count, head_hash, cp_count, mac = row
+    return _Snapshot(
+        int(total),
+        int(last),
+        None if count is None else int(count),
+        None if head_hash is None else bytes(head_hash),
+        None if cp_count is None else int(cp_count),
+        None if mac is None else bytes(mac),
+    )
+
+
+def _hash_at(engine: Engine, seq: int) -> bytes:
+    """The hash of the last event at or before ``seq``."""
+    with engine.connect() as conn:
+        value = conn.scalar(
+            select(audit_events.c.hash).where(audit_events.c.seq <= seq).order_by(audit_events.c.seq.desc()).limit(1)
+        )
     return bytes(value or b"")
