@@ -280,7 +280,7 @@ class Catalogue:
             if check is None:
                 problems[_safe_name(name)] = "unknown field"
                 continue
-            if raw is None or (creating and isinstance(raw, str) and not raw.strip()):
+            if raw is None:
                 if creating or name in required:
                     if name in required:
                         problems[name] = "required"
@@ -290,6 +290,12 @@ class Catalogue:
             try:
                 clean[name] = check(raw)
             except ValueError as exc:
+                # A blank string is an absent value when creating. Every check refuses one, so it
+                # is looked for only here, after the check, instead of stripping every value twice.
+                if creating and isinstance(raw, str) and not raw.strip():
+                    if name in required:
+                        problems[name] = "required"
+                    continue
                 problems[name] = str(exc)
         if creating:
             for name in required:
