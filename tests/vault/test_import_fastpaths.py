@@ -38,6 +38,7 @@ from vault.settings import Settings
 # -- ids ------------------------------------------------------------------------------------
 
 
+@settings(deadline=None)  # no timing: a loaded machine must not fail it
 @given(st.binary(min_size=16, max_size=16))
 def test_uuid_from_bytes_is_the_uuid_constructor(raw: bytes) -> None:
     made, plain = uuid_from_bytes(raw), uuid.UUID(bytes=raw)
@@ -56,6 +57,7 @@ def test_uuid_from_bytes_is_the_uuid_constructor(raw: bytes) -> None:
     assert {made: 1}[plain] == 1
 
 
+@settings(deadline=None)  # no timing: a loaded machine must not fail it
 @given(st.uuids(), st.integers(0, 2**28 - 1), st.integers(1, 2**40))
 def test_import_ids_are_the_previous_ones(run: uuid.UUID, batch: int, line: int) -> None:
     ids = ImportIds(run, batch)
@@ -110,6 +112,7 @@ CATALOGUE = Catalogue.load(Settings().catalogue_path)
 _values = st.one_of(st.none(), st.integers(-(2**70), 2**70), st.text(max_size=20))
 
 
+@settings(deadline=None)  # no timing: a loaded machine must not fail it
 @given(st.dictionaries(st.sampled_from(sorted(CATALOGUE.fields)), _values))
 def test_encode_all_is_each_fields_encode(values: dict[str, Any]) -> None:
     expected = {n: CATALOGUE.fields[n].encode(v) for n, v in values.items() if v is not None}
