@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from keys.aead import KEY_BYTES
-from keys.dekstore import DekStore, data_keys, raw_aad, wrap_aad
+from keys.dekstore import DekStore, data_keys, raw_aad
 from keys.rowcodec import RowCodec, memory_temp_store, restore_temp_store
 
 
@@ -50,13 +50,8 @@ class DekRows:
     def wrap(self, keys: Sequence[tuple[uuid.UUID, bytes]], slot: str, version: int) -> list[Any]:
         """Rows for fresh data keys (owner, plaintext key) of one slot and version, wrapped under the
         active KEK (one provider call for all of them)."""
-        if not keys:
-            return []
-        wrapped = self.store.provider.wrap_many([(dek, wrap_aad(owner, slot, version)) for owner, dek in keys])
         to_owner = self._owner
-        return [
-            (to_owner(owner), kek_version, blob) for (owner, _), (kek_version, blob) in zip(keys, wrapped, strict=True)
-        ]
+        return self.wrap_raw([(owner.bytes, to_owner(owner), dek) for owner, dek in keys], slot, version)
 
     def wrap_raw(self, keys: Sequence[tuple[bytes, Any, bytes]], slot: str, version: int) -> list[Any]:
         """:meth:`wrap` for keys given as (owner id's 16 raw bytes, owner id in driver form,
