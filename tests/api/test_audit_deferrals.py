@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 from httpx import Response
@@ -32,7 +31,7 @@ def _later(days: int) -> str:
     return (datetime.now(UTC) + timedelta(days=days)).isoformat()
 
 
-def _request(w: World, seqs: list[int], headers: dict[str, str] | None = None, **body: Any) -> Response:
+def _request(w: World, seqs: list[int], headers: dict[str, str] | None = None, **body: str) -> Response:
     payload = {"events": seqs, "legal_basis": BASIS, "until": _later(30)} | body
     response: Response = w.client.post("/v1/audit/deferrals", json=payload, headers=headers or w.benefits)
     return response
@@ -112,7 +111,7 @@ def test_a_deferral_needs_a_registered_basis_within_its_maximum_length(world: Wo
         {"until": _later(400)},  # fraud-investigation allows 365 days
         {"legal_basis": "tax-audit", "until": _later(200)},  # tax-audit allows 180
     ):
-        refused = _request(w, [seq], **body)
+        refused = _request(w, [seq], None, **body)
         assert problem(refused, 422)["status"] == 422, body
     assert _request(w, [seq], legal_basis="tax-audit", until=_later(170)).status_code == 201
     assert not w.events(action="audit.defer")
