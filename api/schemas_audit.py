@@ -93,18 +93,28 @@ class FlagPublic(Strict):
 
 
 class DeferralCreate(Strict):
-    """Defer disclosure of your agency's events to the citizen they concern."""
+    """Ask to defer disclosure of your agency's events to the citizen they concern (pending until approved)."""
 
     events: list[int] = Field(min_length=1, max_length=1000)
-    legal_basis: str = Field(min_length=1, max_length=300)
+    legal_basis: str = Field(
+        min_length=1, max_length=64, description="The code of a registered basis (policies/deferral-bases.yaml)."
+    )
     until: datetime
 
 
-class DeferralCreated(Strict):
-    """The deferral's own audit event (hidden from the citizen too, until the date)."""
+class DeferralPublic(Strict):
+    """A deferral request and its decision. It names the deferral, never a position in the audit log."""
 
-    recorded_by: int
-    until: datetime
+    id: str
+    agency: str
+    legal_basis: str
+    until: str
+    status: str = Field(description="pending (hides nothing), approved (hides until `until`) or rejected.")
+    requested_by: str
+    requested_at: str
+    decided_by: str | None
+    decided_at: str | None
+    events: int = Field(description="How many events the request names.")
 
 
 class AccessEntryPublic(Strict):
@@ -127,3 +137,7 @@ class AccessLogPage(Strict):
 
     entries: list[AccessEntryPublic]
     next_after: int | None
+    deferred: bool = Field(
+        description="Some entries about you are deferred under a registered legal basis and will appear "
+        "when the deferral ends (which, how many and why are not shown)."
+    )

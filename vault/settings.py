@@ -46,6 +46,10 @@ class Settings(BaseSettings):
     pkcs11_token_label: str = Field(default="citizen-vault", description="Label of the HSM token.")
     pkcs11_pin: SecretStr | None = Field(default=None, description="User PIN of the HSM token.")
     catalogue_path: Path = Field(default=POLICIES_DIR / "fields.yaml", description="The field catalogue (YAML).")
+    deferral_bases_path: Path = Field(
+        default=POLICIES_DIR / "deferral-bases.yaml",
+        description="Registered legal bases for deferring a citizen's view of accesses (YAML; docs/audit.md).",
+    )
     import_batch_size: int = Field(default=5000, ge=1, le=50_000, description="Profiles per import transaction.")
     audit_checkpoint_every: int = Field(
         default=1000, ge=1, le=10_000_000, description="Write a signed audit checkpoint at least every N events."

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
+from fastapi.responses import StreamingResponse
 
 from api.errors import ApiProblem
 from api.schemas_audit import (
@@ -17,13 +18,14 @@ from api.schemas_audit import (
     AuditVerifyPublic,
     CheckpointPublic,
     DeferralCreate,
-    DeferralCreated,
+    DeferralPublic,
     FindingPublic,
     FlagPublic,
     ReportRow,
 )
 from api.security.auth import Principal, actor, agency_scope, require
 from vault.audit import deferral, review
+from vault.audit import export as audit_export
 from vault.audit.log import Event
 from vault.audit.verify import verify_database
 
@@ -132,18 +134,90 @@ def audit_flags(
     vault.audit.record(actor(request, who), Event("audit.read", reason="flags"))
     scope = agency_scope(who, None)
     flags = review.unusual_access(vault.data_engine, since or start, until or end)
+    # Deferrals to review: pending, active (ending soon marked) and those that ended in the window.
+    flags += deferral.review_flags(vault.data_engine, since or start, until or end, datetime.now(UTC))
     return [FlagPublic(**vars(f)) for f in flags if scope is None or f.agency == scope]
 
 
-@router.post("/v1/audit/deferrals", status_code=201, response_model=DeferralCreated)
+@router.post("/v1/audit/deferrals", status_code=201, response_model=DeferralPublic)
 def create_deferral(
     body: DeferralCreate, request: Request, who: Principal = require("audit-deferrals", "create")
-) -> DeferralCreated:
-    """Defer showing your agency's events to the citizen until a date (an investigation; legal basis required)."""
+) -> DeferralPublic:
+    """Ask to defer showing your agency's events to the citizen until a date, under a registered legal
+    basis; the request hides nothing until a compliance officer other than you approves it."""
     if body.until.tzinfo is None:
         raise ApiProblem(422, "invalid-request", "The request is not valid", "until: give a time zone (…Z)")
-    seq = deferral.defer(request.app.state.vault.audit, actor(request, who), body.events, body.legal_basis, body.until)
-    return DeferralCreated(recorded_by=seq, until=body.until)
+    vault = request.app.state.vault
+    bases = deferral.load_bases(vault.settings.deferral_bases_path)
+    made = deferral.request(vault.audit, actor(request, who), body.events, body.legal_basis, body.until, bases)
+    return DeferralPublic(**made.public())
+
+
+def _decide(request: Request, who: Principal, deferral_id: uuid.UUID, approve: bool) -> DeferralPublic:
+    vault = request.app.state.vault
+    bases = deferral.load_bases(vault.settings.deferral_bases_path)
+    scope = agency_scope(who, None)
+    decided = deferral.decide(vault.audit, actor(request, who), str(deferral_id), approve, scope, bases)
+    return DeferralPublic(**decided.public())
+
+
+@router.post("/v1/audit/deferrals/{deferral_id}/approve", response_model=DeferralPublic)
+def approve_deferral(
+    deferral_id: uuid.UUID, request: Request, who: Principal = require("audit-deferrals", "approve")
+) -> DeferralPublic:
+    """Approve a pending deferral (a compliance officer of its agency or of the operator, not its requester)."""
+    return _decide(request, who, deferral_id, approve=True)
+
+
+@router.post("/v1/audit/deferrals/{deferral_id}/reject", response_model=DeferralPublic)
+def reject_deferral(
+    deferral_id: uuid.UUID, request: Request, who: Principal = require("audit-deferrals", "approve")
+) -> DeferralPublic:
+    """Reject a pending deferral: it never hides anything, and its events may be named again."""
+    return _decide(request, who, deferral_id, approve=False)
+
+
+EXPORT_TYPES = {"jsonl": "application/x-ndjson", "csv": "text/csv; charset=utf-8"}
+
+
+@router.get(
+    "/v1/audit/export",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/x-ndjson": {}, "text/csv": {}}}},
+)
+def audit_export_events(
+    request: Request,
+    fmt: Annotated[Literal["jsonl", "csv"], Query(alias="format")] = "jsonl",
+    citizen_id: uuid.UUID | None = None,
+    agency: Code = None,
+    actor_: Annotated[str | None, Query(alias="actor", min_length=1, max_length=256)] = None,
+    action: Code = None,
+    outcome: Annotated[str | None, Query(pattern="^(allowed|denied|failed)$")] = None,
+    purpose: Code = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    who: Principal = require("audit", "export"),
+) -> StreamingResponse:
+    """Events matching the filters of /v1/audit/events, as JSON Lines signed exactly like
+    `citizen-vault audit export` (verifiable with the public key alone) or CSV; audited as audit.export."""
+    _check_window(since, until)
+    flt = review.EventFilter(
+        str(citizen_id) if citizen_id else None,
+        agency_scope(who, agency),
+        actor_,
+        action,
+        outcome,
+        purpose,
+        since,
+        until,
+    )
+    vault = request.app.state.vault
+    done = audit_export.export_for_download(vault.audit, actor(request, who), fmt, flt, vault.settings.data_dir)
+    return StreamingResponse(
+        done.chunks(),
+        media_type=EXPORT_TYPES[fmt],
+        headers={"Content-Disposition": f'attachment; filename="audit-export.{fmt}"'},
+    )
 
 
 @router.get("/v1/me/access-log", response_model=AccessLogPage)
@@ -156,6 +230,10 @@ def my_access_log(
     except ValueError:
         raise ApiProblem(404, "not-found", "Not found", "no profile for this identity") from None
     vault = request.app.state.vault
-    entries, next_after = review.access_log(vault.data_engine, citizen, datetime.now(UTC), after, limit)
+    now = datetime.now(UTC)
+    entries, next_after = review.access_log(vault.data_engine, citizen, now, after, limit)
+    deferred = deferral.has_deferred(vault.data_engine, citizen, now)
     vault.audit.record(actor(request, who), Event("me.access-log", citizen_id=citizen))
-    return AccessLogPage(entries=[AccessEntryPublic(**vars(e)) for e in entries], next_after=next_after)
+    return AccessLogPage(
+        entries=[AccessEntryPublic(**vars(e)) for e in entries], next_after=next_after, deferred=deferred
+    )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 
@@ -113,12 +113,29 @@ async def me(request: Request, who: Principal = require("me", "read")) -> Respon
     return Response(_public(profile).model_dump_json(), media_type="application/json")
 
 
-@router.get("/v1/me/export", response_model=SignedBundle)
-def my_export(request: Request, who: Principal = require("me", "read")) -> SignedBundle:
+@router.get(
+    "/v1/me/export",
+    response_model=SignedBundle,
+    responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},
+)
+def my_export(
+    request: Request,
+    fmt: Annotated[
+        Literal["json", "csv"] | None,
+        Query(alias="format", description="json (default, signed) or csv; without it, Accept: text/csv gives CSV."),
+    ] = None,
+    who: Principal = require("me", "read"),
+) -> SignedBundle | Response:
     """Everything held on you, machine-readable and signed: data, consents with receipts, grants, access log."""
     try:
         citizen = uuid.UUID(who.subject)
     except ValueError:
         raise ApiProblem(404, "not-found", "Not found", "no profile for this identity") from None
     document, jws = citizen_export.bundle(request.app.state.vault, citizen, actor(request, who))
+    if fmt == "csv" or (fmt is None and "text/csv" in request.headers.get("accept", "")):
+        return Response(
+            citizen_export.as_csv(document),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": 'attachment; filename="my-data.csv"'},
+        )
     return SignedBundle(bundle=document, jws=jws)

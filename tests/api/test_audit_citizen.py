@@ -1,5 +1,6 @@
 """The citizen's access log over HTTP, and deferred disclosure: an agency hides its own accesses
-from the citizen (not from compliance) until a date, with a legal basis. All data is fictitious.
+from the citizen (not from compliance) until a date, with a registered legal basis and a compliance
+officer's approval (tests/api/test_audit_deferrals.py covers the approval). All data is fictitious.
 """
 
 from __future__ import annotations
@@ -24,8 +25,9 @@ from vault.runtime import Vault, init_vault
 Env = tuple[TestClient, Vault, AppSettings]
 Headers = dict[str, str]
 PROBLEM = "application/problem+json"
-BASIS = "Benefit Fraud Investigation Act s. 12 (fictitious)"
+BASIS = "fraud-investigation"  # registered in policies/deferral-bases.yaml
 CASEWORKER = Actor("caseworker@benefits-office", "caseworker", "benefits-office")
+APPROVER = Actor("compliance@vault", "compliance-officer", "vault")
 
 
 @pytest.fixture
@@ -90,9 +92,15 @@ class People:
         return int(found[-1]["seq"])
 
     def defer(self, seqs: list[int], until: datetime | str, headers: Headers | None = None) -> Any:
+        """Request a deferral and, when the request is accepted, have compliance@vault approve it."""
         when = until if isinstance(until, str) else until.isoformat()
         body = {"events": seqs, "legal_basis": BASIS, "until": when}
-        return self.client.post("/v1/audit/deferrals", json=body, headers=headers or self.caseworker)
+        requested = self.client.post("/v1/audit/deferrals", json=body, headers=headers or self.caseworker)
+        if requested.status_code != 201:
+            return requested
+        approved = self.client.post(f"/v1/audit/deferrals/{requested.json()['id']}/approve", headers=self.compliance)
+        assert approved.status_code == 200, approved.text
+        return approved
 
 
 @pytest.fixture
@@ -145,8 +153,8 @@ def test_a_deferral_hides_the_events_and_itself_from_the_citizen_but_not_from_co
     bram_before = p.access_log(p.bram)
 
     created = p.defer([hidden], datetime.now(UTC) + timedelta(days=30))
-    assert created.status_code == 201, created.text
-    recorded_by = created.json()["recorded_by"]
+    assert created.status_code == 200, created.text
+    [recorded_by] = [e["seq"] for e in p.events(citizen_id=p.ada, action="audit.defer")]
 
     ada = p.access_log(p.ada)
     seqs = {e["seq"] for e in ada}
@@ -162,7 +170,9 @@ def test_a_deferral_hides_the_events_and_itself_from_the_citizen_but_not_from_co
     review = {e["seq"]: e for e in p.events(citizen_id=p.ada)}
     assert review[hidden]["action"] == "citizens.lookup"
     assert review[recorded_by]["action"] == "audit.defer" and BASIS in review[recorded_by]["reason"]
-    assert review[recorded_by]["agency"] == "benefits-office"
+    assert (
+        created.json()["agency"] == "benefits-office" and "caseworker@benefits-office" in review[recorded_by]["reason"]
+    )
 
     again = p.defer([hidden], datetime.now(UTC) + timedelta(days=30))
     assert again.status_code == 409 and again.headers["content-type"].startswith(PROBLEM)
@@ -173,18 +183,27 @@ def test_a_deferral_whose_date_has_passed_hides_nothing(env: Env, people: People
     p = people
     p.look_up("933-100-001")
     hidden = p.lookup_seq(p.ada)
+    bases = deferral.load_bases(vault.settings.deferral_bases_path)
     then = datetime.now(UTC) - timedelta(days=10)
-    recorded_by = deferral.defer(vault.audit, CASEWORKER, [hidden], BASIS, then + timedelta(days=5), now=then)
+    made = deferral.request(vault.audit, CASEWORKER, [hidden], BASIS, then + timedelta(days=5), bases, now=then)
+    deferral.decide(vault.audit, APPROVER, made.id, True, None, bases, now=then)
+    [recorded_by] = [e["seq"] for e in p.events(citizen_id=p.ada, action="audit.defer")]
 
     seqs = {e["seq"] for e in p.access_log(p.ada)}
     assert hidden in seqs and recorded_by in seqs, "a deferral past its date still hides events"
+    # It ended within the flags' window: listed for review.
+    flags = p.client.get("/v1/audit/flags", headers=p.compliance).json()
+    assert [f["rule"] for f in flags if made.id in f["detail"]] == ["deferral-ended"]
 
     # A deferral ending a moment from now still hides; its end is the only thing that differs.
     p.look_up("933-100-001")
     soon = p.lookup_seq(p.ada)
     now = datetime.now(UTC)
-    deferral.defer(vault.audit, CASEWORKER, [soon], BASIS, now + timedelta(minutes=5), now=now)
+    ending = deferral.request(vault.audit, CASEWORKER, [soon], BASIS, now + timedelta(minutes=5), bases, now=now)
+    deferral.decide(vault.audit, APPROVER, ending.id, True, None, bases, now=now)
     assert soon not in {e["seq"] for e in p.access_log(p.ada)}
+    flags = p.client.get("/v1/audit/flags", headers=p.compliance).json()
+    assert [f["rule"] for f in flags if ending.id in f["detail"]] == ["deferral-ending"]
 
 
 def test_a_caseworker_cannot_defer_another_agencys_events(people: People) -> None:

@@ -9,6 +9,9 @@ export, re-walks the whole chain up to the checkpoint; for a filtered one, each 
 
 CSV: the same columns, text escaped for spreadsheets and log tools (CR/LF as ``\\r``/``\\n``;
 a cell starting with = + - @ gets a leading apostrophe), so it is for reading, not verifying.
+
+The command line writes the file it is given; the HTTP export (:func:`export_for_download`) writes
+the very same file, bounded, into an unlinked temporary file and streams that: one implementation.
 """
 
 from __future__ import annotations
@@ -18,20 +21,23 @@ import csv
 import hashlib
 import json
 import os
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Literal
 
 from keys.audit_signing import verify as verify_signature
 from vault.audit import chain
-from vault.audit.log import AuditLog, Checkpoint
+from vault.audit.log import Actor, AuditLog, Checkpoint, Event
 from vault.audit.review import EventFilter, StoredEvent, iter_events
 from vault.audit.verify import Finding, Report, Row, check_checkpoints, walk
+from vault.errors import ValidationFailed
 
 EXPORT_FORMAT = "citizen-vault-audit-export/1"
 FILE_SIGNATURE_PREFIX = b"citizen-vault-audit-export-file/1\n"
 CSV_COLUMNS = ("seq", *chain.EVENT_COLUMNS, "prev_hash", "hash")
+HTTP_MAX_EVENTS = 200_000  # events one HTTP export may hold (about 100 MB of JSON Lines); the CLI has no bound
 
 
 def _values(e: StoredEvent) -> list[Any]:
@@ -51,7 +57,8 @@ def _values(e: StoredEvent) -> list[Any]:
     ]
 
 
-def _cell(value: Any) -> str:
+def csv_cell(value: Any) -> str:
+    """One CSV cell, safe for spreadsheets: CR/LF escaped, a leading = + - @ or tab neutralised by an apostrophe."""
     text = "" if value is None else str(value)
     text = text.replace("\\", "\\\\").replace("\r", "\\r").replace("\n", "\\n")
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t") else text
@@ -67,8 +74,12 @@ def export(
     fmt: Literal["jsonl", "csv"],
     flt: EventFilter,
     progress: Callable[[int], None] | None = None,
+    max_events: int | None = None,
 ) -> tuple[int, Checkpoint]:
-    """Write matching events up to a checkpoint signed now (mode 0600); returns (count, checkpoint)."""
+    """Write matching events up to a checkpoint signed now (mode 0600); returns (count, checkpoint).
+
+    With ``max_events``, more matching events than that raise ValidationFailed (the file is then
+    incomplete and unsigned: the caller discards it)."""
     cp = log.checkpoint()
     fd = os.open(destination, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
     os.fchmod(fd, 0o600)
@@ -87,8 +98,12 @@ def export(
         if writer is not None:
             writer.writerow(CSV_COLUMNS)
         for e in iter_events(log.engine, flt, up_to=cp.count):
+            if max_events is not None and count >= max_events:
+                raise ValidationFailed(
+                    {"filters": f"more than {max_events} events match: narrow them (since, until, action)"}
+                )
             if writer is not None:
-                writer.writerow([_cell(v) for v in (e.seq, *_values(e), e.prev_hash, e.hash)])
+                writer.writerow([csv_cell(v) for v in (e.seq, *_values(e), e.prev_hash, e.hash)])
             else:
                 line(e.public())
             count += 1
@@ -101,6 +116,50 @@ def export(
     if progress:
         progress(count % 10_000)
     return count, cp
+
+
+def describe(fmt: str, flt: EventFilter, count: int) -> str:
+    """The ``audit.export`` event's reason: the format, how many events and the filter (ids and codes)."""
+    given = " ".join(f"{k}={v}" for k, v in flt.public().items())
+    return f"{count} events, {fmt}" + (f", filter {given}" if given else ", unfiltered")
+
+
+@dataclass(frozen=True)
+class Download:
+    """A finished export in an already unlinked file (nothing is left behind, whatever the client does)."""
+
+    file: IO[bytes]
+    count: int
+    checkpoint: Checkpoint
+
+    def chunks(self, size: int = 64 * 1024) -> Iterator[bytes]:
+        """The file's bytes, then close it."""
+        try:
+            while chunk := self.file.read(size):
+                yield chunk
+        finally:
+            self.file.close()
+
+
+def export_for_download(
+    log: AuditLog, actor: Actor, fmt: Literal["jsonl", "csv"], flt: EventFilter, workdir: Path
+) -> Download:
+    """:func:`export` (at most HTTP_MAX_EVENTS events) into a private temporary file in ``workdir``,
+    audited as ``audit.export`` with its filter before any byte is handed out (no audit, no data)."""
+    fd, name = tempfile.mkstemp(prefix=".audit-export-", dir=workdir)
+    os.close(fd)
+    path = Path(name)
+    try:
+        count, cp = export(log, path, fmt, flt, max_events=HTTP_MAX_EVENTS)
+        fh = path.open("rb")
+    finally:
+        path.unlink(missing_ok=True)
+    try:
+        log.record(actor, Event("audit.export", reason=describe(fmt, flt, count)[:300]))
+    except BaseException:
+        fh.close()
+        raise
+    return Download(fh, count, cp)
 
 
 @dataclass(frozen=True)

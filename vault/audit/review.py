@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Engine, Select, and_, func, not_, select
 
 from vault.audit.log import iso
-from vault.audit.tables import audit_deferrals, audit_events
+from vault.audit.tables import audit_deferral_requests, audit_deferred_events, audit_events
 
 # Actions that read citizen data (what "who read my data" and the volume rules count).
 READ_ACTIONS = ("citizens.read", "citizens.export", "citizens.lookup", "grants.read")
@@ -159,8 +159,12 @@ def access_log(
 ) -> tuple[list[AccessEntry], int | None]:
     """Events about one citizen, except those under a deferral whose end date has not passed."""
     limit = max(1, min(limit, MAX_PAGE))
-    deferred = select(audit_deferrals.c.seq).where(
-        and_(audit_deferrals.c.citizen_id == citizen_id, audit_deferrals.c.until > iso(now))
+    # Only an approved deferral hides anything; a pending or rejected request hides nothing (v0009).
+    requests, deferred_events = audit_deferral_requests.c, audit_deferred_events.c
+    deferred = (
+        select(deferred_events.seq)
+        .join(audit_deferral_requests, requests.id == deferred_events.deferral_id)
+        .where(deferred_events.citizen_id == citizen_id, requests.status == "approved", requests.until > iso(now))
     )
     query = (
         _filtered(EventFilter(citizen_id=citizen_id))

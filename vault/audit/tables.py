@@ -57,14 +57,33 @@ audit_checkpoints = Table(
     Column("signature", LargeBinary(64), nullable=False),
 )
 
-# Deferred disclosure: the citizen does not see these events in their access log until `until`.
-audit_deferrals = Table(
-    "audit_deferrals",
+# Deferred disclosure (docs/audit.md): a caseworker's request, pending until a compliance officer
+# other than the requester approves or rejects it. Only an approved request whose `until` has not
+# passed hides its events from the citizen (migration v0009 replaced the single-person
+# `audit_deferrals`).
+audit_deferral_requests = Table(
+    "audit_deferral_requests",
     metadata,
-    Column("seq", BigInteger, primary_key=True, autoincrement=False),
-    Column("citizen_id", String(36), nullable=False, index=True),
+    Column("id", String(36), primary_key=True),
     Column("agency", String(64), nullable=False),
-    Column("legal_basis", String(300), nullable=False),
+    Column("legal_basis", String(300), nullable=False),  # a code of policies/deferral-bases.yaml
     Column("until", String(32), nullable=False),
-    Column("recorded_by", BigInteger, nullable=False),  # seq of the audit event recording the deferral
+    Column("status", String(16), nullable=False),  # pending | approved | rejected
+    Column("requested_by", String(256), nullable=False),
+    Column("requested_at", String(32), nullable=False),
+    Column("decided_by", String(256), nullable=True),
+    Column("decided_at", String(32), nullable=True),
+    Column("events", Integer, nullable=False),  # how many events the requester named
+    Index("ix_audit_deferral_requests_status", "status", "until"),
+)
+
+# The events a request covers: those named, and (once approved) the deferral's own audit events.
+audit_deferred_events = Table(
+    "audit_deferred_events",
+    metadata,
+    Column("deferral_id", String(36), primary_key=True),
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("citizen_id", String(36), nullable=False),
+    Index("ix_audit_deferred_events_citizen", "citizen_id", "seq"),
+    Index("ix_audit_deferred_events_seq", "seq"),
 )
