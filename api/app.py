@@ -12,9 +12,11 @@ from api import errors
 from api.express import GrantReadExpress
 from api.middleware import Hygiene
 from api.routes import audit, citizens, consents, grants, ops, pii, purposes, registry, token
+from api.scans import ScanQueue
 from api.security import tokens
-from api.security.auth import FailureThrottle, Guard, RateLimiter
+from api.security.auth import Guard
 from api.security.issuing import vault_issuer
+from api.security.limits import Limits, SourceLimit, Summariser
 from api.security.policy import PolicyEngine
 from api.settings import AppSettings, ExternalIssuer
 from keys.sqlstore import is_sqlite
@@ -45,18 +47,20 @@ def create_app(settings: AppSettings, vault: Vault | None = None) -> FastAPI:
         tokens.TokenVerifier(issuers),
         vault.registry,
         policy,
-        RateLimiter(settings.rate_limit_per_minute),
+        Limits.from_settings(settings),
         settings.issuer,
         list(settings.external_issuers),
-        failures=FailureThrottle(settings.auth_failures_per_minute),
         inline_checks=is_sqlite(vault.data_engine),
     )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         vault.background_checkpoints()
+        summariser.start()
         settle_heap()
         yield
+        summariser.stop()  # writes every pending aggregate of refusals
+        scans.close()
         vault.close()
 
     app = FastAPI(
@@ -71,6 +75,10 @@ def create_app(settings: AppSettings, vault: Vault | None = None) -> FastAPI:
     app.state.inline_writes = is_sqlite(vault.data_engine)  # see api/concurrency.py
     app.state.settings = settings
     app.state.guard = guard
+    app.state.summariser = summariser = Summariser(lambda: guard.limits, vault.audit)
+    app.state.pii_scans = scans = ScanQueue(
+        settings.pii_scan_workers, settings.pii_scans_per_caller, settings.pii_scan_queue
+    )
     errors.install(app)
     # Hottest first: matching is a linear scan over every route (about 40 before a grant read in
     # alphabetical-ish order). No request can match two routes (tests/api/test_route_order.py).
@@ -89,6 +97,7 @@ def create_app(settings: AppSettings, vault: Vault | None = None) -> FastAPI:
 
     if settings.express_reads and app.state.inline_writes and is_sqlite(vault.key_engine):
         app.add_middleware(GrantReadExpress)  # added first, so inside Hygiene: its checks come first
+    app.add_middleware(SourceLimit)  # every request charged to its address before any token is read
     # request.state reads scope["state"], where Hygiene puts the request id.
     app.add_middleware(Hygiene, max_body_bytes=settings.max_body_bytes)
     return app

@@ -7,7 +7,7 @@ request id, and are logged with their type.
 
 from __future__ import annotations
 
-import ipaddress
+import dataclasses
 import logging
 import uuid
 from typing import Any
@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.security.limits import Limits, Refusal, source_of, write_aggregates
 from vault import errors as domain
 from vault.audit.log import Actor, Event
 
@@ -72,60 +73,53 @@ def problem(
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
-def audit_refusal(request: Request, exc: ApiProblem) -> None:
-    """Record a refused request (bad token, role not held, policy) in the audit log.
-
-    The refusal stands even when the event cannot be written: it returns no data either way.
-    """
+def refusal_of(request: Request, exc: ApiProblem) -> Refusal | None:
+    """What was refused, to whom, as the audit budget compares refusals (None: not audited)."""
     action = getattr(request.state, "audit_action", None)
     if action is None:
-        return
+        return None
     principal = exc.principal or getattr(request.state, "principal", None)
-    actor = Actor(
+    return Refusal(
+        exc.status,
+        action,
+        str(exc.extra.get("reason") or exc.slug),
         getattr(principal, "subject", None) or "anonymous",
         getattr(principal, "role", None) or "-",
         getattr(principal, "agency", None) or "-",
-        getattr(request.state, "request_id", None),
     )
+
+
+def audit_refusal(request: Request, refusal: Refusal) -> None:
+    """Record a refused request (bad token, role not held, policy, rate limit) in the audit log.
+
+    The refusal stands even when the event cannot be written: it returns no data either way.
+    """
+    actor = Actor(refusal.subject, refusal.role, refusal.agency, getattr(request.state, "request_id", None))
     try:  # only a well-formed id is recorded: a path segment is caller-controlled text
         citizen: str | None = str(uuid.UUID(str(request.path_params.get("citizen_id"))))
     except ValueError:
         citizen = None
-    reason = str(exc.extra.get("reason") or exc.slug)
-    try:
-        request.app.state.vault.audit.record(actor, Event(action, outcome="denied", citizen_id=citizen, reason=reason))
-    except domain.VaultError:
-        log.error("could not audit a refused request", extra={"action": action})
-
-
-def client_key(request: Request) -> str:
-    """Whose failures these are: the client address (the forwarded one from trusted proxies only),
-    an IPv6 address by its /64, which one party usually holds whole."""
-    host = request.client.host if request.client else "-"
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return host
-    if address.version == 6:
-        return str(ipaddress.ip_network(f"{address}/64", strict=False))
-    return host
-
-
-def audit_throttled(request: Request) -> None:
-    """Record that failed authentications from one address are being throttled (api/security/auth.py,
-    FailureThrottle): one event per spell stands for the refusals that follow, unaudited one by one."""
-    per_minute = request.app.state.guard.failures.per_minute
-    event = Event(
-        "auth.throttled",
-        outcome="denied",
-        reason=f"over {per_minute} failed authentications a minute from one address; "
-        "until the rate falls, further failures from it are refused (401) without an event each",
-    )
-    actor = Actor("anonymous", "-", "-", getattr(request.state, "request_id", None))
+    event = Event(refusal.action, outcome="denied", citizen_id=citizen, reason=refusal.reason)
     try:
         request.app.state.vault.audit.record(actor, event)
     except domain.VaultError:
-        log.error("could not audit a throttled address", extra={"action": "auth.throttled"})
+        log.error("could not audit a refused request", extra={"action": refusal.action})
+
+
+def client_key(request: Request) -> str:
+    """Whose failures these are before authentication: the client address (see limits.source_of)."""
+    return source_of(request.client.host if request.client else None)
+
+
+def refusal_budget(request: Request, exc: ApiProblem, refusal: Refusal) -> tuple[str, Refusal]:
+    """Whose audit budget a refusal is charged to, and what identical refusals it is counted with:
+    the caller once identified (a 403, or a 429 after the token was verified); else the source
+    address (401s), and then the identity a request merely claimed is left out of the comparison,
+    or made-up client ids would each get an aggregate event of their own."""
+    key = getattr(getattr(request.state, "principal", None), "limit_key", None)  # set by auth.require
+    if exc.status != 401 and isinstance(key, str):
+        return key, refusal
+    return client_key(request), dataclasses.replace(refusal, subject="anonymous", role="-", agency="-")
 
 
 def install(app: FastAPI) -> None:
@@ -133,17 +127,16 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(ApiProblem)
     async def _api(request: Request, exc: ApiProblem) -> JSONResponse:
-        audited = exc.status in (401, 403)
-        if exc.status == 401 and getattr(request.state, "audit_action", None) != "token.issue":
-            # Bad tokens: one audited write each, up to a budget per client address; past it, the
-            # same 401 and one event per throttled spell. Client logins (token.issue) stay audited
-            # one by one: their route limits them per address already.
-            throttled, starts = request.app.state.guard.failures.refuse(client_key(request))
-            if starts:
-                await run_in_threadpool(audit_throttled, request)
-            audited = not throttled
-        if audited:  # a write transaction: in the threadpool, never blocking the loop
-            await run_in_threadpool(audit_refusal, request, exc)
+        refusal = refusal_of(request, exc) if exc.status in (401, 403, 429) else None
+        if refusal is not None:
+            # Each refusal is audited, up to a budget per caller a minute; past it, the same answer,
+            # and identical refusals are counted into one aggregate event (api/security/limits.py).
+            limits: Limits = request.app.state.guard.limits
+            if limits.refusals.admit(*refusal_budget(request, exc, refusal)):
+                await run_in_threadpool(audit_refusal, request, refusal)  # a write: never on the loop
+            due = limits.refusals.due(every=1.0)  # aggregates of spells that ended, if no timer wrote them
+            if due:
+                await run_in_threadpool(write_aggregates, request.app.state.vault.audit, due)
         return problem(request, exc.status, exc.slug, exc.title, exc.detail, exc.headers, **exc.extra)
 
     @app.exception_handler(domain.VaultError)

@@ -32,9 +32,38 @@ class AppSettings(Settings):
     auth_failures_per_minute: int = Field(
         default=120,
         ge=1,
-        description="Failed authentications (bad tokens) per minute per client address that are audited one by "
-        "one; past it they are refused alike and one audit event stands for each throttled spell.",
+        description="Refused requests (401, 403, 429) per minute per caller (the client address before "
+        "authentication, the subject after) that are audited one by one; past it they are refused alike and "
+        "identical refusals are counted into one aggregate audit event a minute.",
     )
+    source_requests_per_minute: int | None = Field(
+        default=None,
+        ge=1,
+        description="Requests per minute per client address (an IPv6 address by its /64), counted before "
+        "authentication; default ten times rate_limit_per_minute and at least 6,000.",
+    )
+    token_failures_per_minute: int = Field(
+        default=10,
+        ge=1,
+        description="Failed client logins (/v1/token) per minute per client and address (429 past it).",
+    )
+    token_source_failures_per_minute: int = Field(
+        default=30, ge=1, description="Failed client logins per minute per address, whatever the client (429 past it)."
+    )
+    token_issues_per_minute: int = Field(
+        default=60, ge=1, description="Tokens issued per minute per client (a correct secret is refused only past it)."
+    )
+    token_pressure_per_minute: int = Field(
+        default=30,
+        ge=1,
+        description="Failed logins per minute for one client, from any addresses, past which a "
+        "token.lockout-pressure audit event (and compliance flag) is raised, once per spell.",
+    )
+    pii_scan_workers: int = Field(default=2, ge=1, le=64, description="Threads that run PII scans (their own pool).")
+    pii_scans_per_caller: int = Field(
+        default=2, ge=1, description="PII scans one caller may have queued or running (429 past it)."
+    )
+    pii_scan_queue: int = Field(default=32, ge=1, description="PII scans queued or running in all (503 past it).")
     express_reads: bool = Field(
         default=True,
         description="Serve small grant pages on the express lane (api/express.py) on the embedded SQLite; "

@@ -1,4 +1,11 @@
-"""POST /v1/token: OAuth 2.0 client credentials for agency applications."""
+"""POST /v1/token: OAuth 2.0 client credentials for agency applications.
+
+The secret is checked first, so that a correct secret always gets its token: nobody can lock an
+agency's app out by sending wrong secrets for it (issue 19). Failures are limited per (client,
+source) and per source (429 past either); successes only by a generous issuing rate per client.
+Many failures for one client, from whatever sources, raise a ``token.lockout-pressure`` event once
+per spell, which the compliance flags show (api/security/limits.py, TokenLimits).
+"""
 
 from __future__ import annotations
 
@@ -7,11 +14,16 @@ import binascii
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
 
-from api.errors import ApiProblem
+from api.errors import ApiProblem, client_key
 from api.schemas import TokenResponse
 from api.security import issuing
+from api.security.auth import rate_limited
+from api.security.limits import Limits, Pressure
 from vault.audit.log import Actor, Event
+from vault.errors import NotFound
+from vault.registry import Registry
 
 router = APIRouter(tags=["identity"])
 MAX_FORM_BYTES = 4096
@@ -78,15 +90,22 @@ async def token(request: Request) -> TokenResponse:
         except (binascii.Error, UnicodeDecodeError):
             raise _invalid_client() from None
     request.state.audit_action = "token.issue"  # a failed client authentication is audited as a login failure
-    if not client_id or not secret:
-        raise _invalid_client()
     state = request.app.state
-    state.guard.limit(f"token|{client_id[:64]}")
-    state.guard.limit(f"token-ip|{request.client.host if request.client else '-'}")
-    client = state.vault.registry.authenticate_client(client_id, secret)
-    if client is None or not state.vault.registry.client_is_active(client.client_id):
-        refusal = _invalid_client()
-        refusal.principal = Actor(client_id[:64], "agency-app", "-")
+    limits: Limits = state.guard.limits
+    registry: Registry = state.vault.registry
+    client_id = (client_id or "")[:64]
+    client = registry.authenticate_client(client_id, secret) if client_id and secret else None
+    if client is None or not registry.client_is_active(client.client_id):
+        wait, pressure = limits.tokens.failed(client_id, client_key(request))
+        if pressure is not None:
+            await run_in_threadpool(_record_pressure, request, registry, pressure)
+        refusal = rate_limited(wait, "login-failures") if wait > 0 else _invalid_client()
+        refusal.principal = Actor(client_id or "anonymous", "agency-app", "-")
+        raise refusal
+    wait = limits.tokens.issued(client.client_id)
+    if wait > 0:
+        refusal = rate_limited(wait, "token-issue-rate")
+        refusal.principal = Actor(client.client_id, "agency-app", client.agency)
         raise refusal
     settings = state.settings
     # Audited before the token exists: if the event cannot be written, no token is issued.
@@ -104,3 +123,21 @@ async def token(request: Request) -> TokenResponse:
         settings.token_ttl_seconds,
     )
     return TokenResponse(access_token=access, expires_in=settings.token_ttl_seconds)
+
+
+def _record_pressure(request: Request, registry: Registry, pressure: Pressure) -> None:
+    """Audit lockout pressure on an existing client (unknown ids are only counted as failures: an
+    event for each made-up id would let anyone make the vault write without bound)."""
+    try:
+        client = registry.client(pressure.client_id)
+    except NotFound:
+        return
+    request.app.state.vault.audit.record(
+        Actor(client.client_id, "agency-app", client.agency, getattr(request.state, "request_id", None)),
+        Event(
+            "token.lockout-pressure",
+            outcome="denied",
+            reason=f"{pressure.failures} failed client authentications within a minute from {pressure.sources} "
+            "sources; correct secrets are still served, wrong ones limited per client and address",
+        ),
+    )

@@ -1,16 +1,15 @@
 """Who is calling, and may they do this? One dependency used by every protected route.
 
-Order, failing closed at each step: bearer token present -> token verified (api.security.tokens)
--> claims mapped to (subject, role, agency) -> the role is still held *now* (database, so a removal
-takes effect on the next request in every worker) -> rate limit -> Casbin allows the action.
+Order, failing closed at each step: (the source address's rate, api.security.limits.SourceLimit)
+-> bearer token present -> token verified (api.security.tokens) -> claims mapped to (subject, role,
+agency) -> rate limit of that caller -> the role is still held *now* (database, so a removal takes
+effect on the next request in every worker) -> Casbin allows the action. The rate limit comes
+before the role check so that requests for a role the caller does not hold are limited too.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +18,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from api.errors import ApiProblem
+from api.security.limits import TRACKED_KEYS, Limits, RateLimiter, retry_after
 from api.security.policy import NO_OWNER, PolicyEngine
 from api.security.tokens import TokenRejected, TokenVerifier
 from api.settings import ExternalIssuer
@@ -67,93 +67,20 @@ def forbidden(reason: str) -> ApiProblem:
 # the token a second time (a spray of bad tokens costs one verification each, as without the lane).
 REFUSED_TOKEN = "refused_token"  # noqa: S105 - the name of a scope key, not a secret
 
-TRACKED_KEYS = 100_000  # clients a limiter remembers; the least recently seen are forgotten first
-
-
-def _remember(table: dict[str, Any], key: str, value: Any) -> None:
-    """``table[key] = value``, keeping ``table`` in order of last use and at most TRACKED_KEYS long:
-    the keys forgotten are the ones seen longest ago (a bucket of those has refilled long since,
-    so forgetting it changes nothing), never the whole table at once."""
-    table.pop(key, None)
-    table[key] = value
-    while len(table) > TRACKED_KEYS:
-        del table[next(iter(table))]
-
-
-class RateLimiter:
-    """Token bucket per key, per process (see docs/decisions.md: limits are per worker)."""
-
-    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
-        self.rate = per_minute / 60.0
-        self.burst = float(per_minute)
-        self._clock = clock
-        self._buckets: dict[str, tuple[float, float]] = {}
-        self._lock = threading.Lock()
-
-    def take(self, key: str) -> float:
-        """0 when allowed, else seconds until the next request would be."""
-        now = self._clock()
-        with self._lock:
-            tokens, last = self._buckets.get(key, (self.burst, now))
-            tokens = min(self.burst, tokens + (now - last) * self.rate)
-            if tokens >= 1:
-                _remember(self._buckets, key, (tokens - 1, now))
-                return 0.0
-            _remember(self._buckets, key, (tokens, now))
-            return (1 - tokens) / self.rate
-
-    def give_back(self, key: str) -> None:
-        """Return the token a successful :meth:`take` took, for a request handed on unserved
-        (api/express.py), so that it is charged once, where it is served."""
-        with self._lock:
-            entry = self._buckets.get(key)
-            if entry is not None:
-                self._buckets[key] = (min(self.burst, entry[0] + 1), entry[1])
-
-
-class FailureThrottle:
-    """Failed authentications per client address (SECURITY.md, "Failed authentications"; docs/decisions.md).
-
-    Every refused request is audited, and an audit event is a write: without a limit, anyone could
-    make the vault write as fast as they can send bad tokens. Past ``per_minute`` failures from one
-    address, further failures from it get the same 401 but are not audited one by one; one event
-    records that the address was throttled, once per spell (a minute without being throttled ends
-    one). No response changes, so nobody is held back by this.
-    """
-
-    SPELL_SECONDS = 60.0
-
-    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
-        self.per_minute = per_minute
-        self._limiter = RateLimiter(per_minute, clock)
-        self._clock = clock
-        self._last: dict[str, float] = {}
-        self._lock = threading.Lock()
-
-    def refuse(self, address: str) -> tuple[bool, bool]:
-        """For one more failure from ``address``: (whether it is over the limit, whether this
-        failure starts a throttled spell)."""
-        if self._limiter.take(address) <= 0:
-            return False, False
-        now = self._clock()
-        with self._lock:
-            last = self._last.get(address)
-            _remember(self._last, address, now)
-        return True, last is None or now - last >= self.SPELL_SECONDS
+__all__ = ["TRACKED_KEYS", "Guard", "Principal", "RateLimiter"]  # the limiters moved to api.security.limits
 
 
 class Guard:
-    """Authentication, live role check, rate limit and policy, in that order."""
+    """Authentication, rate limit, live role check and policy, in that order."""
 
     def __init__(
         self,
         verifier: TokenVerifier,
         registry: Registry,
         policy: PolicyEngine,
-        limiter: RateLimiter,
+        limits: Limits,
         vault_issuer: str,
         external: list[ExternalIssuer],
-        failures: FailureThrottle,
         inline_checks: bool = False,
     ) -> None:
         # True when the live role check is a local index look-up (embedded SQLite): the check then
@@ -162,13 +89,21 @@ class Guard:
         self.verifier = verifier
         self.registry = registry
         self.policy = policy
-        self.limiter = limiter
-        self.failures = failures
+        self.limits = limits
         self.vault_issuer = vault_issuer
         self.external = {e.issuer: e for e in external}
 
+    @property
+    def limiter(self) -> RateLimiter:
+        """The per-caller rate limiter (api/express.py takes and gives back its tokens)."""
+        return self.limits.requests
+
     def authenticate(self, token: str) -> Principal:
         """A principal for a verified token whose role is still held; raises ApiProblem otherwise."""
+        return self.check_role(self.identify(token))
+
+    def identify(self, token: str) -> Principal:
+        """The caller a verified token names (no database look-up); raises ApiProblem otherwise."""
         try:
             verified = self.verifier.verify(token)
         except TokenRejected as exc:
@@ -184,16 +119,22 @@ class Guard:
             raise unauthorized("unknown-role")
         if not isinstance(agency, str) or not agency or len(agency) > 64:
             raise unauthorized("bad-agency")
-        if role == "agency-app":
-            if verified.issuer != self.vault_issuer:  # clients get their tokens from the vault, nowhere else
-                raise unauthorized("role-not-from-issuer")
-            if not self.registry.client_is_active(subject):
-                raise unauthorized("client-revoked")
-        elif role != "citizen" and not self.registry.holds(subject, agency, role):
-            refusal = forbidden("role-not-held: this role is not (or no longer) assigned to you in this agency")
-            refusal.principal = Principal(subject, role, agency, verified.issuer)
-            raise refusal
+        if role == "agency-app" and verified.issuer != self.vault_issuer:  # clients get tokens from the vault only
+            raise unauthorized("role-not-from-issuer")
         return Principal(subject, role, NO_OWNER if role == "citizen" else agency, verified.issuer)
+
+    def check_role(self, principal: Principal) -> Principal:
+        """``principal`` if its client is active or its role still held (database); raises ApiProblem otherwise."""
+        if principal.role == "agency-app":
+            if not self.registry.client_is_active(principal.subject):
+                raise unauthorized("client-revoked")
+        elif principal.role != "citizen" and not self.registry.holds(
+            principal.subject, principal.agency, principal.role
+        ):
+            refusal = forbidden("role-not-held: this role is not (or no longer) assigned to you in this agency")
+            refusal.principal = principal
+            raise refusal
+        return principal
 
     def authorize(self, principal: Principal, resource: str, action: str, owner: str | None = None) -> None:
         """Casbin decision; ``owner`` is the agency owning the target (own-agency rules)."""
@@ -202,12 +143,17 @@ class Guard:
 
     def limit(self, key: str) -> None:
         """429 with Retry-After when ``key`` is over its rate."""
-        wait = self.limiter.take(key)
+        wait = self.limits.requests.take(key)
         if wait > 0:
-            retry = max(1, int(wait + 0.999))
-            raise ApiProblem(
-                429, "rate-limited", "Too many requests", f"retry after {retry} s", {"Retry-After": str(retry)}
-            )
+            raise rate_limited(wait)
+
+
+def rate_limited(wait: float, reason: str = "rate-limited") -> ApiProblem:
+    """429 with Retry-After (and a reason, so that the refusal is audited under it)."""
+    retry = retry_after(wait)
+    return ApiProblem(
+        429, "rate-limited", "Too many requests", f"retry after {retry} s", {"Retry-After": retry}, reason=reason
+    )
 
 
 def agency_scope(who: Principal, agency: str | None) -> str | None:
@@ -238,10 +184,15 @@ def require(resource: str, action: str) -> Any:
         guard: Guard = request.app.state.guard
         earlier = request.scope.get("state", {}).get(REFUSED_TOKEN)
         if earlier is not None and earlier[0] == credentials.credentials:
-            raise earlier[1]
-        principal = guard.authenticate(credentials.credentials)
+            refused: ApiProblem = earlier[1]
+            if isinstance(refused.principal, Principal):  # identified, then refused: charged like any request
+                request.state.principal = refused.principal
+                guard.limit(refused.principal.limit_key)
+            raise refused
+        principal = guard.identify(credentials.credentials)
         request.state.principal = principal
         guard.limit(principal.limit_key)
+        guard.check_role(principal)
         guard.authorize(principal, resource, action)
         return principal
 

@@ -1,6 +1,7 @@
-"""Failed authentications are audited one by one up to a budget per client address; past it they are
-refused alike and one audit event stands for each throttled spell, so bad tokens cannot make the
-vault write without bound. No answer changes."""
+"""Refusals are audited one by one up to a budget per caller (the client address before
+authentication); past it they are refused alike and identical ones are counted into one aggregate
+event, so bad tokens cannot make the vault write without bound while the log still counts every
+refusal. No answer changes. Time is an injected clock (api/security/limits.py)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from api.app import create_app
-from api.security import auth, issuing
-from api.security.auth import FailureThrottle, RateLimiter
+from api.security import issuing, limits
+from api.security.limits import WINDOW_SECONDS, RateLimiter, Refusal, RefusalBudget
 from api.settings import AppSettings
 from vault.audit.tables import audit_events
 from vault.demo_registry import seed_registry
@@ -40,7 +41,17 @@ def _events(vault: Vault, action: str | None = None, outcome: str = "denied") ->
         return int(conn.scalar(query) or 0)
 
 
-def test_failures_past_the_limit_are_refused_alike_with_one_event(env: tuple[TestClient, Vault, AppSettings]) -> None:
+def _aggregated(vault: Vault) -> list[str]:
+    with vault.data_engine.connect() as conn:
+        rows = conn.execute(
+            select(audit_events.c.reason).where(audit_events.c.reason.like("% more identical refusals %"))
+        )
+        return [r.reason for r in rows]
+
+
+def test_failures_past_the_limit_are_refused_alike_and_counted_in_one_event(
+    env: tuple[TestClient, Vault, AppSettings],
+) -> None:
     client, vault, settings = env
     first = client.get("/v1/agencies", headers=BAD)
     for _ in range(LIMIT - 1):
@@ -52,45 +63,55 @@ def test_failures_past_the_limit_are_refused_alike_with_one_event(env: tuple[Tes
         assert late.status_code == 401  # the same answer: a client whose token expired refreshes it
         assert late.json()["type"] == first.json()["type"]
         assert late.headers.get("www-authenticate") == first.headers.get("www-authenticate")
-    assert _events(vault, "auth.throttled") == 1  # one event for the spell, none per refusal
-    assert _events(vault) == audited + 1
+    assert _events(vault) == audited  # counted, not written one by one
+    client.app.state.summariser.flush(force=True)  # type: ignore[attr-defined]  # as a clean stop does
+    assert [r.split(" ", 1)[0] for r in _aggregated(vault)] == ["4"]
+    assert _events(vault, "agencies.read") == audited + 1
     token = issuing.issue(vault.signing, settings.issuer, settings.audience, "admin@vault", "admin", "vault", 600)
     ok = client.get("/v1/agencies", headers={"Authorization": f"Bearer {token}"})
     assert ok.status_code == 200  # the same address, authenticated
 
 
-def test_client_logins_stay_audited_one_by_one(env: tuple[TestClient, Vault, AppSettings]) -> None:
+def test_client_login_failures_are_budgeted_and_counted_like_other_refusals(
+    env: tuple[TestClient, Vault, AppSettings],
+) -> None:
     client, vault, _ = env
-    for _ in range(LIMIT + 3):
+    for i in range(LIMIT + 3):
         refused = client.post(
-            "/v1/token", data={"grant_type": "client_credentials", "client_id": "x", "client_secret": "y"}
+            "/v1/token", data={"grant_type": "client_credentials", "client_id": f"x{i}", "client_secret": "y"}
         )
         assert refused.status_code == 401
-    assert _events(vault, "token.issue") == LIMIT + 3
-    assert _events(vault, "auth.throttled") == 0
+    assert _events(vault, "token.issue") == LIMIT
+    client.app.state.summariser.flush(force=True)  # type: ignore[attr-defined]
+    # one aggregate for three made-up client ids: a claimed identity does not make refusals distinct
+    assert [r.split(" ", 1)[0] for r in _aggregated(vault)] == ["3"]
 
 
-def test_a_new_spell_is_recorded_again_after_a_quiet_minute() -> None:
-    now = [0.0]
-    throttle = FailureThrottle(2, clock=lambda: now[0])
-    assert throttle.refuse("a") == (False, False) and throttle.refuse("a") == (False, False)
-    assert throttle.refuse("a") == (True, True)
-    assert throttle.refuse("a") == (True, False)  # same spell
-    assert throttle.refuse("b") == (False, False)  # another address has its own budget
-    now[0] += 30  # one failure's worth refilled (2 a minute)
-    assert throttle.refuse("a") == (False, False)
-    now[0] += 0.1
-    assert throttle.refuse("a") == (True, False)  # throttled again within the minute: the same spell
-    now[0] += FailureThrottle.SPELL_SECONDS + 60
-    assert throttle.refuse("a") == (False, False)
-    assert throttle.refuse("a") == (False, False)
-    assert throttle.refuse("a") == (True, True)  # a minute and more since the last throttled failure
+def test_an_aggregate_is_due_a_window_after_its_first_refusal_and_counts_every_one() -> None:
+    now = [1000.0]
+    budget = RefusalBudget(2, clock=lambda: now[0], wall=lambda: now[0])
+    bad = Refusal(401, "agencies.read", "malformed", "anonymous", "-", "-")
+    assert budget.admit("a", bad) and budget.admit("a", bad)
+    assert not budget.admit("a", bad) and not budget.admit("a", bad)  # counted
+    assert budget.admit("b", bad)  # another caller has its own budget
+    now[0] += 1
+    assert not budget.admit("a", bad)
+    assert budget.due() == []  # the spell goes on
+    now[0] += WINDOW_SECONDS
+    (aggregate,) = budget.due()
+    assert (aggregate.count, aggregate.first, aggregate.last) == (3, 1000.0, 1001.0)
+    who, event = aggregate.event()
+    assert who.subject == "anonymous" and event.action == "agencies.read" and event.outcome == "denied"
+    assert event.reason is not None and event.reason.startswith("3 more identical refusals ")
+    assert budget.due() == []  # written once
+    assert budget.admit("a", bad) and budget.admit("a", bad) and not budget.admit("a", bad)
+    assert [a.count for a in budget.due(force=True)] == [1]  # a clean stop writes what is pending
 
 
 def test_a_full_limiter_forgets_the_least_recently_seen_client(monkeypatch: pytest.MonkeyPatch) -> None:
     """Past its capacity a limiter forgets the clients seen longest ago, one by one: a busy client
     keeps its spent budget (a flood of new keys cannot reset it)."""
-    monkeypatch.setattr(auth, "TRACKED_KEYS", 3)
+    monkeypatch.setattr(limits, "TRACKED_KEYS", 3)
     limiter = RateLimiter(2, clock=lambda: 0.0)
     assert limiter.take("busy") == 0 and limiter.take("busy") == 0
     assert limiter.take("busy") > 0  # spent

@@ -6,8 +6,9 @@ refuse and redact policies end to end on POST/PATCH /v1/citizens. Everyone here 
 from __future__ import annotations
 
 import json
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import pytest
 
@@ -15,6 +16,7 @@ from tests.support.api_world import ODILE, World, open_world, problem
 from tests.support.audit_helpers import load_events
 from vault.catalogue import Catalogue, PiiRule
 from vault.pii.intake import Intake
+from vault.pii.model import Entity
 
 SSN = "536-90-4399"
 NOTE = f"Seen today. SSN {SSN}, call +44 20 7946 0958."
@@ -78,11 +80,64 @@ def test_bad_input_is_a_clear_4xx_never_a_500(world: World) -> None:
 
 def test_pathological_text_at_the_cap_is_answered_in_bounded_time(world: World) -> None:
     w = world
-    for text in ("1 " * 50_000, "".join("0123456789 .-/@+()"[(i * 7919) % 18] for i in range(100_000))):
+    for text in ("1 " * 10_000, "".join("0123456789 .-/@+()"[(i * 7919) % 18] for i in range(20_000))):
         started = time.perf_counter()
         response = w.client.post("/v1/pii/scan", json={"text": text}, headers=w.tax)
         assert response.status_code == 200
         assert time.perf_counter() - started < 15.0  # measured about 1-2 s
+
+
+def test_scan_text_is_capped_at_twenty_thousand_characters(world: World) -> None:
+    w = world
+    problem(w.client.post("/v1/pii/scan", json={"text": "a" * 20_001}, headers=w.tax), 413)
+    assert w.client.post("/v1/pii/scan", json={"text": "a" * 20_000}, headers=w.tax).status_code == 200
+
+
+class _HeldScan:
+    """A detector whose scans wait until released, noting the thread each ran on."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.started = threading.Semaphore(0)
+        self.threads: list[str] = []
+
+    def scan(self, text: str, own: Sequence[tuple[str, str]] = ()) -> list[Entity]:
+        self.threads.append(threading.current_thread().name)
+        self.started.release()
+        self.release.wait(timeout=20)  # only a safety net: the test releases it
+        return []
+
+
+def test_scans_run_off_the_request_threadpool_with_a_bound_per_caller(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    w = world
+    held = _HeldScan()
+    monkeypatch.setattr(w.vault.profiles.pii, "detector", lambda: held)
+    answers: list[int] = []
+    headers = w.tax
+    callers = [
+        threading.Thread(
+            target=lambda: answers.append(
+                w.client.post("/v1/pii/scan", json={"text": "x"}, headers=headers).status_code
+            )
+        )
+        for _ in range(2)
+    ]
+    for t in callers:
+        t.start()
+    for _ in callers:
+        assert held.started.acquire(timeout=20)
+    try:
+        third = w.client.post("/v1/pii/scan", json={"text": "x"}, headers=w.tax)
+        problem(third, 429, "scans-in-flight")
+        assert third.headers["retry-after"].isdigit()
+    finally:
+        held.release.set()
+        for t in callers:
+            t.join()
+    assert answers == [200, 200]
+    assert all(name.startswith("pii-scan") for name in held.threads), held.threads
 
 
 def test_intake_refuses_a_forbidden_identifier_and_names_only_its_type(world: World) -> None:

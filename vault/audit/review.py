@@ -304,6 +304,22 @@ def unusual_access(engine: Engine, since: datetime, until: datetime, rules: Flag
                 f"{r.n} requests refused as outside a grant's purpose or fields",
             )
         )
+    flags += _lockout_pressure(engine, window)
+    return flags
+
+
+def _lockout_pressure(engine: Engine, window: Any) -> list[Flag]:
+    """``lockout-pressure``: many failed logins for one client within a minute, from whatever sources
+    (one ``token.lockout-pressure`` event per spell, written by the token endpoint)."""
+    c = audit_events.c
+    query = select(c.actor, c.agency, c.ts, c.reason).where(window, c.action == "token.lockout-pressure")
+    with engine.connect() as conn:
+        rows = conn.execute(query.order_by(c.seq)).all()
+    flags = []
+    for r in rows:
+        head = (r.reason or "").split(" ", 1)[0]
+        count = int(head) if head.isdigit() else 0  # the event fires at the first failure past the threshold
+        flags.append(Flag("lockout-pressure", r.actor, r.agency, r.ts[:16], count, max(0, count - 1), r.reason or ""))
     return flags
 
 
