@@ -47,6 +47,7 @@ class ApiProblem(Exception):
         self.headers = headers or {}
         self.extra = extra
         self.principal: Any = None  # who was refused, when known (for the audit event)
+        self.audit_reason: str | None = None  # recorded instead of the answer's reason (which must not tell)
         super().__init__(detail)
 
 
@@ -91,7 +92,7 @@ def audit_refusal(request: Request, exc: ApiProblem) -> None:
         citizen: str | None = str(uuid.UUID(str(request.path_params.get("citizen_id"))))
     except ValueError:
         citizen = None
-    reason = str(exc.extra.get("reason") or exc.slug)
+    reason = str(exc.audit_reason or exc.extra.get("reason") or exc.slug)
     try:
         request.app.state.vault.audit.record(actor, Event(action, outcome="denied", citizen_id=citizen, reason=reason))
     except domain.VaultError:

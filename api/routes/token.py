@@ -22,7 +22,7 @@ def _invalid_client() -> ApiProblem:
         401,
         "invalid-client",
         "Client authentication failed",
-        "unknown client, wrong secret, or revoked client",
+        "unknown client, wrong secret, or a client that may not have tokens now",
         {"WWW-Authenticate": 'Basic realm="citizen-vault"'},
         error="invalid_client",
     )
@@ -83,10 +83,11 @@ async def token(request: Request) -> TokenResponse:
     state = request.app.state
     state.guard.limit(f"token|{client_id[:64]}")
     state.guard.limit(f"token-ip|{request.client.host if request.client else '-'}")
-    client = state.vault.registry.authenticate_client(client_id, secret)
-    if client is None or not state.vault.registry.client_is_active(client.client_id):
+    client, why = state.vault.registry.check_client(client_id, secret)
+    if client is None:  # one answer for every cause; the audit event says which (client-pending, secret-expired ...)
         refusal = _invalid_client()
         refusal.principal = Actor(client_id[:64], "agency-app", "-")
+        refusal.audit_reason = why
         raise refusal
     settings = state.settings
     # Audited before the token exists: if the event cannot be written, no token is issued.

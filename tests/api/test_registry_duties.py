@@ -104,7 +104,9 @@ def test_another_agencys_admin_cannot_approve(world: World) -> None:
     w = world
     w.vault.registry.assign("admin@city-clinic", "city-clinic", "admin")
     client = _new_client(w, _admin(w))
-    other = w.client.post(f"/v1/clients/{client['client_id']}/approve", headers=_admin(w, "admin@city-clinic", "city-clinic"))
+    other = w.client.post(
+        f"/v1/clients/{client['client_id']}/approve", headers=_admin(w, "admin@city-clinic", "city-clinic")
+    )
     problem(other, 403)
     assert w.client.post(f"/v1/clients/{client['client_id']}/approve", headers=w.admin).status_code == 200
 
