@@ -187,9 +187,9 @@ class Guard:
         if role == "agency-app":
             if verified.issuer != self.vault_issuer:  # clients get their tokens from the vault, nowhere else
                 raise unauthorized("role-not-from-issuer")
-            refusal = self.registry.client_refusal(subject)  # revoked, waiting for approval, or secret expired
-            if refusal is not None:
-                raise unauthorized(refusal)
+            why = self.registry.client_refusal(subject)  # revoked, waiting for approval, or secret expired
+            if why is not None:
+                raise unauthorized(why)
         elif role != "citizen" and not self.registry.holds(subject, agency, role):
             refusal = forbidden("role-not-held: this role is not (or no longer) assigned to you in this agency")
             refusal.principal = Principal(subject, role, agency, verified.issuer)
