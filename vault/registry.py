@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, Row, bindparam, delete, insert, select, update
+from sqlalchemy import Engine, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from keys.aead import Mac, constant_time_equal
@@ -254,9 +254,10 @@ class Registry:
             self.audit.append(conn, actor, [Event("clients.delete", reason=f"client {client_id} revoked")])
 
     def check_client(self, client_id: str, secret: str) -> tuple[Client | None, str]:
-        """(the client, "") when the secret matches and the client may have a token, else (the
-        client or None, why not). Constant-time in the secret; the reason is for the audit log only:
-        callers get one answer whatever it is, and a status is consulted only after the secret matched."""
+        """(the client, "") when the secret matches and the client may have a token, else (None, why
+        not: invalid-client, client-pending, client-revoked, secret-expired). Constant-time in the
+        secret; the status is consulted only after the secret matched, and the reason is for the audit
+        log only: callers get one answer whatever it is."""
         with self.engine.connect() as conn:
             r = conn.execute(_CLIENT_STATE.where(clients.c.client_id == client_id[:64])).one_or_none()
         presented = self._mac.digest(secret.encode("utf-8", "replace")[:512])
@@ -269,13 +270,13 @@ class Registry:
     def client_refusal(self, client_id: str) -> str | None:
         """Why a client's token must be refused now (client-revoked, client-pending, secret-expired), or None."""
         with self.engine.connect() as conn:
-            r = conn.execute(_CLIENT_STATE.where(clients.c.client_id == client_id)).one_or_none()
+            r = conn.execute(_CLIENT_LIVE.where(clients.c.client_id == client_id)).one_or_none()
         return "client-revoked" if r is None else self._refusal(r)
 
     def _expiry(self, days: int | None) -> datetime:
         return self._clock() + timedelta(days=self.secret_days if days is None else days)
 
-    def _refusal(self, r: Row[Any]) -> str | None:
+    def _refusal(self, r: Any) -> str | None:
         if r.status == PENDING:
             return "client-pending"
         if r.status != ACTIVE or r.agency_status != "active":
@@ -370,6 +371,10 @@ _HOLDS = Prepared(
 
 # A client with its agency's status (the vault's own agency has no row: its clients are never active).
 _CLIENT_STATE = select(clients, agencies.c.status.label("agency_status")).join(
+    agencies, agencies.c.code == clients.c.agency
+)
+# What every request of an agency app checks (api/security/auth.py): three columns, no secret hash.
+_CLIENT_LIVE = select(clients.c.status, clients.c.secret_expires_at, agencies.c.status.label("agency_status")).join(
     agencies, agencies.c.code == clients.c.agency
 )
 
