@@ -48,6 +48,7 @@ class ApiProblem(Exception):
         self.headers = headers or {}
         self.extra = extra
         self.principal: Any = None  # who was refused, when known (for the audit event)
+        self.audit_reason: str | None = None  # recorded instead of the answer's reason (which must not tell)
         super().__init__(detail)
 
 
@@ -82,7 +83,7 @@ def refusal_of(request: Request, exc: ApiProblem) -> Refusal | None:
     return Refusal(
         exc.status,
         action,
-        str(exc.extra.get("reason") or exc.slug),
+        str(exc.audit_reason or exc.extra.get("reason") or exc.slug),
         getattr(principal, "subject", None) or "anonymous",
         getattr(principal, "role", None) or "-",
         getattr(principal, "agency", None) or "-",

@@ -97,16 +97,20 @@ class ClientCreate(Strict):
 
 
 class ClientPublic(Strict):
-    """An API client (never its secret)."""
+    """An API client (never its secret). ``status``: pending-approval (no tokens until a second admin
+    approves), active, or revoked."""
 
     client_id: str
     agency: str
     name: str
     status: str
+    created_by: str | None = Field(default=None, description="Who created it (none for clients older than v0008).")
+    approved_by: str | None = Field(default=None, description="Who approved its current secret.")
+    secret_expires_at: datetime | None = Field(default=None, description="No token is issued after this time.")
 
 
 class ClientCreated(ClientPublic):
-    """A new client with its secret: shown this once, stored only as a keyed hash."""
+    """A new client or a rotated secret: the secret is shown this once, stored only as a keyed hash."""
 
     client_secret: str
 

@@ -26,6 +26,9 @@ OFFICERS = [
 ]
 
 
+DEMO_SECRET_DAYS = 30  # demo secrets are printed on a terminal: they expire sooner than real ones
+
+
 @dataclass(frozen=True)
 class DemoClient:
     """A demo API client; ``secret`` only when it was created by this run."""
@@ -75,18 +78,28 @@ def seed_purposes(purposes: PurposeService) -> None:
 
 
 def seed_registry(registry: Registry) -> list[DemoClient]:
-    """Agencies, officers' roles and one client per agency (idempotent)."""
+    """Agencies, officers' roles and one client per agency (idempotent).
+
+    Seeding is the operator's action (audited as ``operator``): its clients are active at once, as
+    the operator's are (docs/registry.md). Their secrets live DEMO_SECRET_DAYS, shorter than a real
+    client's; a demo client whose secret has expired is given a new one (shown once) by the next run.
+    """
     for code, name in AGENCIES.items():
         with contextlib.suppress(Conflict):
-            registry.create_agency(code, name)
+            registry.create_agency(code, name, actor=OPERATOR)
     for subject, agency, role in OFFICERS:
-        registry.assign(subject, agency, role)
+        registry.assign(subject, agency, role, actor=OPERATOR)
     out = []
     for code in ("tax-office", "benefits-office", "city-clinic"):
-        existing = registry.clients(code)
-        if existing:
-            out.append(DemoClient(existing[0].client_id, code, None))
-        else:
-            client, secret = registry.create_client(code, f"{AGENCIES[code]} application")
+        existing = [c for c in registry.clients(code) if c.status == "active"]
+        if not existing:
+            client, secret = registry.create_client(
+                code, f"{AGENCIES[code]} application", actor=OPERATOR, secret_days=DEMO_SECRET_DAYS
+            )
             out.append(DemoClient(client.client_id, code, secret))
+        elif registry.client_refusal(existing[0].client_id) == "secret-expired":
+            client, secret = registry.rotate_secret(existing[0].client_id, actor=OPERATOR, secret_days=DEMO_SECRET_DAYS)
+            out.append(DemoClient(client.client_id, code, secret))
+        else:
+            out.append(DemoClient(existing[0].client_id, code, None))
     return out

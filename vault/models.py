@@ -80,8 +80,14 @@ clients = Table(
     Column("agency", String(64), nullable=False, index=True),
     Column("name", String(200), nullable=False),
     Column("secret_hash", LargeBinary(32), nullable=False),
-    Column("status", String(16), nullable=False),  # active | revoked
+    Column("status", String(16), nullable=False),  # pending-approval | active | revoked
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # Separation of duties (docs/registry.md): who created the client, who set its current secret
+    # (and so holds it), and who approved it; none of them may be the same person.
+    Column("created_by", String(256), nullable=True),
+    Column("secret_set_by", String(256), nullable=True),
+    Column("approved_by", String(256), nullable=True),
+    Column("secret_expires_at", DateTime(timezone=True), nullable=True),  # NULL counts as expired
 )
 
 role_assignments = Table(

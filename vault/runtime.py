@@ -159,7 +159,9 @@ def _assemble(
         dekstore=dekstore,
         catalogue=catalogue,
         profiles=profiles,
-        registry=Registry(data_engine, provider.index_key(CLIENT_SECRET_KEY_LABEL), audit),
+        registry=Registry(
+            data_engine, provider.index_key(CLIENT_SECRET_KEY_LABEL), audit, secret_days=settings.client_secret_days
+        ),
         signing=signing,
         audit=audit,
         purposes=purposes,

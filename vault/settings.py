@@ -58,6 +58,13 @@ class Settings(BaseSettings):
         default=300, ge=1, description="... and at the first event after this many seconds without one."
     )
     rotation_batch_size: int = Field(default=2000, ge=1, le=50_000, description="DEKs re-wrapped per transaction.")
+    client_secret_days: int = Field(
+        default=90,
+        ge=1,
+        le=730,
+        description="Lifetime of a new or rotated API client secret, in days; an expired secret gets no token "
+        "(rotate it: POST /v1/clients/{id}/secret).",
+    )
     pii_spacy_model: str | None = Field(
         default=None,
         description="Installed spaCy model (package name or path) whose NER adds names and places to PII "

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
@@ -16,7 +16,7 @@ from api.schemas import (
     RoleAssignmentBody,
 )
 from api.security.auth import Principal, actor, require
-from vault.registry import OPERATOR_AGENCY
+from vault.registry import OPERATOR_AGENCY, Client
 
 router = APIRouter(tags=["registry"])
 AgencyFilter = Annotated[str | None, Query(min_length=3, max_length=64)]
@@ -53,26 +53,51 @@ def update_agency(
     return AgencyPublic(code=a.code, name=a.name, status=a.status)
 
 
+def _fields(c: Client) -> dict[str, Any]:
+    """A client's public members (never its secret or its hash)."""
+    return {
+        "client_id": c.client_id,
+        "agency": c.agency,
+        "name": c.name,
+        "status": c.status,
+        "created_by": c.created_by,
+        "approved_by": c.approved_by,
+        "secret_expires_at": c.secret_expires_at,
+    }
+
+
 @router.get("/v1/clients", response_model=list[ClientPublic])
 def list_clients(
     request: Request, agency: AgencyFilter = None, who: Principal = require("clients", "read")
 ) -> list[ClientPublic]:
     """API clients of an agency (your own unless you administer the vault)."""
     target = _scope(request, who, "clients", "read", agency)
-    return [
-        ClientPublic(client_id=c.client_id, agency=c.agency, name=c.name, status=c.status)
-        for c in request.app.state.vault.registry.clients(target)
-    ]
+    return [ClientPublic(**_fields(c)) for c in request.app.state.vault.registry.clients(target)]
 
 
 @router.post("/v1/clients", status_code=201, response_model=ClientCreated)
 def create_client(body: ClientCreate, request: Request, who: Principal = require("clients", "create")) -> ClientCreated:
-    """A new client; the secret is in this response only."""
+    """A new client, pending until a different admin approves it; the secret is in this response only."""
     _scope(request, who, "clients", "create", body.agency)
     client, secret = request.app.state.vault.registry.create_client(body.agency, body.name, actor=actor(request, who))
-    return ClientCreated(
-        client_id=client.client_id, agency=client.agency, name=client.name, status=client.status, client_secret=secret
-    )
+    return ClientCreated(**_fields(client), client_secret=secret)
+
+
+@router.post("/v1/clients/{client_id}/approve", response_model=ClientPublic)
+def approve_client(client_id: str, request: Request, who: Principal = require("clients", "approve")) -> ClientPublic:
+    """Approve a pending client (its agency's admins or the vault's; never the one who created or re-keyed it)."""
+    registry = request.app.state.vault.registry
+    _scope(request, who, "clients", "approve", registry.client(client_id).agency)
+    return ClientPublic(**_fields(registry.approve_client(client_id, actor=actor(request, who))))
+
+
+@router.post("/v1/clients/{client_id}/secret", status_code=201, response_model=ClientCreated)
+def rotate_secret(client_id: str, request: Request, who: Principal = require("clients", "rotate")) -> ClientCreated:
+    """A new secret, in this response only; the old one stops now and the client waits for approval again."""
+    registry = request.app.state.vault.registry
+    _scope(request, who, "clients", "rotate", registry.client(client_id).agency)
+    client, secret = registry.rotate_secret(client_id, actor=actor(request, who))
+    return ClientCreated(**_fields(client), client_secret=secret)
 
 
 @router.delete("/v1/clients/{client_id}", status_code=204)

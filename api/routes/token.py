@@ -34,7 +34,7 @@ def _invalid_client() -> ApiProblem:
         401,
         "invalid-client",
         "Client authentication failed",
-        "unknown client, wrong secret, or revoked client",
+        "unknown client, wrong secret, or a client that may not have tokens now",
         {"WWW-Authenticate": 'Basic realm="citizen-vault"'},
         error="invalid_client",
     )
@@ -94,13 +94,16 @@ async def token(request: Request) -> TokenResponse:
     limits: Limits = state.guard.limits
     registry: Registry = state.vault.registry
     client_id = (client_id or "")[:64]
-    client = registry.authenticate_client(client_id, secret) if client_id and secret else None
-    if client is None or not registry.client_is_active(client.client_id):
+    # One answer for every cause; the audit event says which (client-pending, secret-expired ...).
+    client, why = registry.check_client(client_id, secret) if client_id and secret else (None, "invalid-client")
+    if client is None:
         wait, pressure = limits.tokens.failed(client_id, client_key(request))
         if pressure is not None:
             await run_in_threadpool(_record_pressure, request, registry, pressure)
         refusal = rate_limited(wait, "login-failures") if wait > 0 else _invalid_client()
         refusal.principal = Actor(client_id or "anonymous", "agency-app", "-")
+        if wait <= 0:
+            refusal.audit_reason = why
         raise refusal
     wait = limits.tokens.issued(client.client_id)
     if wait > 0:

@@ -126,8 +126,9 @@ class Guard:
     def check_role(self, principal: Principal) -> Principal:
         """``principal`` if its client is active or its role still held (database); raises ApiProblem otherwise."""
         if principal.role == "agency-app":
-            if not self.registry.client_is_active(principal.subject):
-                raise unauthorized("client-revoked")
+            why = self.registry.client_refusal(principal.subject)  # revoked, waiting for approval, or secret expired
+            if why is not None:
+                raise unauthorized(why)
         elif principal.role != "citizen" and not self.registry.holds(
             principal.subject, principal.agency, principal.role
         ):

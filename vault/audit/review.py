@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, Select, and_, func, not_, select
+from sqlalchemy import Engine, Select, and_, func, not_, or_, select
 
 from vault.audit.log import iso
 from vault.audit.tables import audit_deferral_requests, audit_deferred_events, audit_events
@@ -305,7 +305,7 @@ def unusual_access(engine: Engine, since: datetime, until: datetime, rules: Flag
             )
         )
     flags += _lockout_pressure(engine, window)
-    return flags
+    return flags + registry_changes(engine, since, until)
 
 
 def _lockout_pressure(engine: Engine, window: Any) -> list[Flag]:
@@ -320,6 +320,38 @@ def _lockout_pressure(engine: Engine, window: Any) -> list[Flag]:
         head = (r.reason or "").split(" ", 1)[0]
         count = int(head) if head.isdigit() else 0  # the event fires at the first failure past the threshold
         flags.append(Flag("lockout-pressure", r.actor, r.agency, r.ts[:16], count, max(0, count - 1), r.reason or ""))
+    return flags
+
+
+# Separation of duties (docs/registry.md): every registry step that mints credentials or gives a
+# reviewing or administering role is shown for review, with the refusals of the duty rules.
+REGISTRY_RULES = {
+    "client-created": (("clients.create",), "allowed", ("%",)),
+    "client-approved": (("clients.approve",), "allowed", ("%",)),
+    "client-secret-rotated": (("clients.rotate",), "allowed", ("%",)),
+    "sensitive-role-assigned": (("role-assignments.create",), "allowed", ("admin for %", "compliance-officer for %")),
+    "duty-refused": (
+        ("clients.approve", "role-assignments.create", "role-assignments.delete"),
+        "denied",
+        ("own-client:%", "self-assignment:%", "operator-only-role:%", "duty-conflict:%"),
+    ),
+}
+
+
+def registry_changes(engine: Engine, since: datetime, until: datetime) -> list[Flag]:
+    """One flag per client creation, approval or re-keying, per admin or compliance-officer role
+    given, and per separation-of-duties refusal, in [since, until)."""
+    c = audit_events.c
+    flags: list[Flag] = []
+    with engine.connect() as conn:
+        for rule, (actions, outcome, reasons) in REGISTRY_RULES.items():
+            rows = conn.execute(
+                select(c.actor, c.agency, c.ts, c.reason)
+                .where(c.ts >= iso(since), c.ts < iso(until), c.action.in_(actions), c.outcome == outcome)
+                .where(or_(*(c.reason.like(r) for r in reasons)))
+                .order_by(c.seq)
+            ).all()
+            flags += [Flag(rule, r.actor, r.agency, r.ts, 1, 1, str(r.reason)) for r in rows]
     return flags
 
 

@@ -8,14 +8,14 @@ still needs it, requested again under a registered basis. Downgrading restores t
 the approved deferrals only (pending and rejected ones hid nothing).
 
 Revision ID: v0009
-Revises: v0006
+Revises: v0008
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "v0009"
-down_revision = "v0006"
+down_revision = "v0008"
 
 
 def upgrade() -> None:
