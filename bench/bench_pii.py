@@ -52,6 +52,29 @@ def main() -> None:
         started = time.perf_counter()
         detector = build()
         evaluate(label, detector, corpus, time.perf_counter() - started)
+        pathological(detector)
+
+
+# Texts at the scan cap (20,000 characters) built to make pattern recognizers backtrack: digits and
+# separators everywhere. The suite checks they are answered; their time is measured here, never asserted.
+PATHOLOGICAL = {
+    "'1 ' x 10,000": "1 " * 10_000,
+    "digits and separators": "".join("0123456789 .-/@+()"[(i * 7919) % 18] for i in range(20_000)),
+}
+
+
+def pathological(detector: Scanner, runs: int = 5) -> None:
+    """Median seconds per scan of each pathological text (``runs`` runs each)."""
+    print()
+    print("| pathological text at the cap | median s per scan | runs |")
+    print("|---|---:|---:|")
+    for name, text in PATHOLOGICAL.items():
+        times = []
+        for _ in range(runs):
+            started = time.perf_counter()
+            detector.scan(text)
+            times.append(time.perf_counter() - started)
+        print(f"| {name} | {statistics.median(times):.3f} | {runs} |")
 
 
 class Scanner(Protocol):
