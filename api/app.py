@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import errors
+from api import docs, errors
 from api.express import GrantReadExpress
 from api.middleware import Hygiene
 from api.routes import audit, citizens, consents, grants, ops, pii, purposes, registry, token
@@ -17,6 +17,7 @@ from api.security.auth import FailureThrottle, Guard, RateLimiter
 from api.security.issuing import vault_issuer
 from api.security.policy import PolicyEngine
 from api.settings import AppSettings, ExternalIssuer
+from api.shield import SecurityHeaders, TrustedHosts, allowed_hosts
 from keys.sqlstore import is_sqlite
 from vault.errors import ConfigurationError
 from vault.runtime import Vault, open_vault, settle_heap
@@ -64,8 +65,9 @@ def create_app(settings: AppSettings, vault: Vault | None = None) -> FastAPI:
         version="1.0",
         description="Encrypted citizen profiles, consent and audited, purpose-bound access.",
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,  # api/docs.py serves /docs from pinned files, under the CSP
         redoc_url=None,
+        redirect_slashes=False,  # a redirect would be built from the client's Host header, before auth
     )
     app.state.vault = vault
     app.state.inline_writes = is_sqlite(vault.data_engine)  # see api/concurrency.py
@@ -86,9 +88,12 @@ def create_app(settings: AppSettings, vault: Vault | None = None) -> FastAPI:
         ops.router,
     ):
         app.include_router(router)
+    docs.install(app)  # after the API routes: matching scans routes in order
 
     if settings.express_reads and app.state.inline_writes and is_sqlite(vault.key_engine):
         app.add_middleware(GrantReadExpress)  # added first, so inside Hygiene: its checks come first
+    app.add_middleware(TrustedHosts, hosts=allowed_hosts(settings.allowed_hosts, settings.issuer))
     # request.state reads scope["state"], where Hygiene puts the request id.
     app.add_middleware(Hygiene, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(SecurityHeaders)  # outermost: Hygiene's own refusals get the headers too
     return app

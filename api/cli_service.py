@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from api import logconfig
 from api.cli_common import app_settings, err, failing_cleanly, opened, out, parse_uuid, state
 from api.security import issuing
 from vault import demo as demo_data
@@ -136,27 +137,20 @@ def serve(
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port.")] = 8000,
     workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes.")] = 1,
 ) -> None:
-    """Run the HTTP API under uvicorn."""
-    import uvicorn  # noqa: PLC0415 - only this command needs the server
+    """Run the HTTP API under uvicorn (bounded headers, JSON logs: api/server.py)."""
+    from api import server  # noqa: PLC0415 - only this command needs the server
 
     if state.get("data_dir") is not None:
         os.environ["CITIZEN_VAULT_DATA_DIR"] = str(state["data_dir"])
+    settings = app_settings()
     with failing_cleanly():
-        open_vault(app_settings()).close()  # refuse to start (clearly) before forking workers
+        vault = open_vault(settings)  # refuse to start (clearly) before forking workers
+    vault.close()
+    logconfig.configure()  # from here stderr is the server's log: JSON lines only
+    for warning in vault.warnings:
+        logconfig.log.warning(warning)
     out.print(f"Citizen Vault listening on http://{host}:{port}  (docs: /docs, {workers} worker(s))")
-    proxies = app_settings().trusted_proxies
-    uvicorn.run(
-        "api.asgi:app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level="warning",
-        # X-Forwarded-* is believed only from configured proxies (uvicorn would trust 127.0.0.1 by default).
-        proxy_headers=bool(proxies),
-        forwarded_allow_ips=",".join(proxies) if proxies else "",
-        server_header=False,
-    )
+    server.run("api.asgi:app", host=host, port=port, workers=workers, settings=settings)
 
 
 def token_(
