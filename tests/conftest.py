@@ -2,9 +2,23 @@
 
 from __future__ import annotations
 
-import os
+from collections.abc import Iterator
+from typing import Any
 
-# Starlette's TestClient speaks to http://testserver; the service answers only for hosts it knows
-# (api/shield.py, TrustedHosts). Tests of that check set allowed_hosts themselves; servers started
-# as subprocesses get a clean environment and answer on 127.0.0.1.
-os.environ.setdefault("CITIZEN_VAULT_ALLOWED_HOSTS", '["testserver", "localhost", "127.0.0.1", "::1"]')
+import pytest
+from starlette.testclient import TestClient
+
+_INIT = TestClient.__init__
+
+
+def _local_init(self: TestClient, app: Any, base_url: str = "http://localhost", *args: Any, **kwargs: Any) -> None:
+    _INIT(self, app, base_url, *args, **kwargs)
+
+
+@pytest.fixture(autouse=True)
+def _test_client_speaks_as_localhost(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Starlette's TestClient sends `Host: testserver` unless told otherwise; the service answers only
+    for the hosts it is (api/shield.py, TrustedHosts: by default the issuer's and the local names), so
+    clients built without a base_url speak as http://localhost, as a local browser would."""
+    monkeypatch.setattr(TestClient, "__init__", _local_init)
+    yield

@@ -27,6 +27,7 @@ def test_an_uncaught_exception_logs_one_json_line_with_its_type_only(tmp_path: P
         assert answer.status_code == 500
         assert answer.headers["content-type"] == "application/problem+json"
         assert VALUE not in answer.text
+        assert "default-src 'self'" in answer.headers["content-security-policy"]  # the 500 too
         log = server.stop()
     assert VALUE not in log
     assert "Traceback" not in log
