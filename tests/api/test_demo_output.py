@@ -39,7 +39,7 @@ def test_demo_on_a_terminal_shows_tokens_and_secrets_once_and_says_they_expire(t
     if pid == 0:  # the child: the demo, its stdout a terminal
         env = clean_env()
         os.execve(CLI, [CLI, "--data-dir", str(tmp_path / "data"), "demo", "--citizens", "3"], env)
-    chunks = []
+    chunks: list[bytes] = []
     while True:
         try:
             chunk = os.read(fd, 65536)

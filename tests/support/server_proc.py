@@ -92,7 +92,7 @@ def exchange(port: int, payload: bytes, *, timeout: float = 60.0) -> bytes:
     """
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
         sock.sendall(payload)
-        chunks = []
+        chunks: list[bytes] = []
         while True:
             chunk = sock.recv(65536)
             if not chunk:
