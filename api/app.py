@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import errors
+from api import docs, errors
 from api.express import GrantReadExpress
 from api.middleware import Hygiene
 from api.routes import audit, citizens, consents, grants, ops, pii, purposes, registry, token
@@ -19,6 +19,7 @@ from api.security.issuing import vault_issuer
 from api.security.limits import Limits, SourceLimit, Summariser
 from api.security.policy import PolicyEngine
 from api.settings import AppSettings, ExternalIssuer
+from api.shield import SecurityHeaders, TrustedHosts, allowed_hosts
 from keys.sqlstore import is_sqlite
 from vault.errors import ConfigurationError
 from vault.runtime import Vault, open_vault, settle_heap
@@ -68,8 +69,9 @@ def create_app(settings: AppSettings, vault: Vault | None = None) -> FastAPI:
         version="1.0",
         description="Encrypted citizen profiles, consent and audited, purpose-bound access.",
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,  # api/docs.py serves /docs from pinned files, under the CSP
         redoc_url=None,
+        redirect_slashes=False,  # a redirect would be built from the client's Host header, before auth
     )
     app.state.vault = vault
     app.state.inline_writes = is_sqlite(vault.data_engine)  # see api/concurrency.py
@@ -94,10 +96,13 @@ def create_app(settings: AppSettings, vault: Vault | None = None) -> FastAPI:
         ops.router,
     ):
         app.include_router(router)
+    docs.install(app)  # after the API routes: matching scans routes in order
 
     if settings.express_reads and app.state.inline_writes and is_sqlite(vault.key_engine):
         app.add_middleware(GrantReadExpress)  # added first, so inside Hygiene: its checks come first
+    app.add_middleware(TrustedHosts, hosts=allowed_hosts(settings.allowed_hosts, settings.issuer))
     app.add_middleware(SourceLimit)  # every request charged to its address before any token is read
     # request.state reads scope["state"], where Hygiene puts the request id.
     app.add_middleware(Hygiene, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(SecurityHeaders)  # outermost: Hygiene's own refusals get the headers too
     return app

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
+import sys
 from typing import Annotated
 
 import typer
 
+from api import logconfig
 from api.cli_common import app_settings, err, failing_cleanly, opened, out, parse_uuid, state
 from api.security import issuing
 from vault import demo as demo_data
@@ -39,6 +42,14 @@ def demo(
         vault.close()
 
 
+def _on_terminal() -> bool:
+    # Not rich's Console.is_terminal: FORCE_COLOR or FORCE_TERMINAL would make a pipe look like one.
+    try:
+        return os.isatty(sys.stdout.fileno())
+    except (OSError, ValueError):
+        return False
+
+
 def _demo_summary(vault: Vault, accepted: int, already: bool, clients: list[DemoClient]) -> None:
     settings = app_settings()
     first = demo_data.profile(0)
@@ -48,9 +59,18 @@ def _demo_summary(vault: Vault, accepted: int, already: bool, clients: list[Demo
     out.print("Citizens were seeded earlier." if already else f"Imported {accepted} fictitious citizens.")
     out.print(f"Total citizens: {operations.count_citizens(vault)}; agencies: {', '.join(AGENCIES)}")
     base = settings.issuer
+    # Bearer tokens and client secrets go to a terminal only, where they are seen once; redirected
+    # to a file they would outlive the session. Otherwise each command mints its own token.
+    terminal = _on_terminal()
+    cli = f"{shlex.quote(sys.argv[0])} --data-dir {shlex.quote(str(vault.settings.data_dir.resolve()))}"
 
     def token(subject: str, role: str, agency: str | None) -> str:
-        return issuing.issue(vault.signing, settings.issuer, settings.audience, subject, role, agency, 3600)
+        if terminal:
+            return issuing.issue(vault.signing, settings.issuer, settings.audience, subject, role, agency, 3600)
+        who = f"--subject {shlex.quote(subject)}" if role == "citizen" else f"--agency {shlex.quote(agency or '')}"
+        if role != "citizen" and subject != f"{role}@{agency}":
+            who += f" --subject {shlex.quote(subject)}"
+        return f"$({cli} token --role {role} {who})"
 
     examples = [
         ("citizen: my own profile", token(citizen, "citizen", None), f"{base}/v1/me"),
@@ -89,10 +109,22 @@ def _demo_summary(vault: Vault, accepted: int, already: bool, clients: list[Demo
             f"{base}/v1/citizens?email={first['email']}",
         ),
     ]
-    out.print("\nTry each role (tokens valid for one hour):")
+    if terminal:
+        out.print(
+            "\n[bold]Tokens and client secrets below are shown once, on this terminal only[/]: tokens expire "
+            "in one hour, client secrets expire too; do not paste them into files or tickets. "
+            f"New tokens: {cli} token --help",
+        )
+    else:
+        out.print(
+            "\nNo token or client secret is printed: the output is not a terminal. Each command below asks "
+            "`citizen-vault token` for a fresh token (valid 15 minutes) when you run it.",
+            markup=False,
+        )
+    out.print("\nTry each role:")
     for title, tok, url in examples:
         out.print(f"\n# {title}", markup=False)
-        out.print(f"curl -s -H 'Authorization: Bearer {tok}' '{url}'", markup=False)
+        out.print(f"curl -s -H \"Authorization: Bearer {tok}\" '{url}'", markup=False)
     posts = [
         (
             "tax office (legal obligation): request a grant, then GET /v1/grants/<id>/data with the same token",
@@ -116,19 +148,26 @@ def _demo_summary(vault: Vault, accepted: int, already: bool, clients: list[Demo
     for title, tok, path, body in posts:
         out.print(f"\n# {title}", markup=False)
         out.print(
-            f"curl -s -H 'Authorization: Bearer {tok}' -H 'Content-Type: application/json' "
+            f"curl -s -H \"Authorization: Bearer {tok}\" -H 'Content-Type: application/json' "
             f"-d '{json.dumps(body)}' '{base}{path}'",
             markup=False,
         )
-    for c in clients:
-        if c.secret:
+    fresh = [c for c in clients if c.secret]
+    if fresh and terminal:
+        for c in fresh:
             out.print(f"\n# {c.agency} application: client credentials (secret shown once)", markup=False)
             out.print(
                 f"curl -s -d grant_type=client_credentials -d client_id={c.client_id} -d client_secret={c.secret} "
                 f"{base}/v1/token",
                 markup=False,
             )
-    out.print(f"\nAPI documentation: {base}/docs   operator CLI: .venv/bin/citizen-vault --help", markup=False)
+    elif fresh:
+        out.print(
+            f"\n# {len(fresh)} agency application(s) got client secrets, not printed: the output is not a terminal. "
+            "An administrator creates a client with a new secret through POST /v1/clients.",
+            markup=False,
+        )
+    out.print(f"\nAPI documentation: {base}/docs   operator CLI: {cli} --help", markup=False)
 
 
 def serve(
@@ -136,27 +175,20 @@ def serve(
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port.")] = 8000,
     workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes.")] = 1,
 ) -> None:
-    """Run the HTTP API under uvicorn."""
-    import uvicorn  # noqa: PLC0415 - only this command needs the server
+    """Run the HTTP API under uvicorn (bounded headers, JSON logs: api/server.py)."""
+    from api import server  # noqa: PLC0415 - only this command needs the server
 
     if state.get("data_dir") is not None:
         os.environ["CITIZEN_VAULT_DATA_DIR"] = str(state["data_dir"])
+    settings = app_settings()
     with failing_cleanly():
-        open_vault(app_settings()).close()  # refuse to start (clearly) before forking workers
+        vault = open_vault(settings)  # refuse to start (clearly) before forking workers
+    vault.close()
+    logconfig.configure()  # from here stderr is the server's log: JSON lines only
+    for warning in vault.warnings:
+        logconfig.log.warning(warning)
     out.print(f"Citizen Vault listening on http://{host}:{port}  (docs: /docs, {workers} worker(s))")
-    proxies = app_settings().trusted_proxies
-    uvicorn.run(
-        "api.asgi:app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level="warning",
-        # X-Forwarded-* is believed only from configured proxies (uvicorn would trust 127.0.0.1 by default).
-        proxy_headers=bool(proxies),
-        forwarded_allow_ips=",".join(proxies) if proxies else "",
-        server_header=False,
-    )
+    server.run("api.asgi:app", host=host, port=port, workers=workers, settings=settings)
 
 
 def token_(

@@ -75,3 +75,22 @@ class AppSettings(Settings):
     external_issuers: list[ExternalIssuer] = Field(
         default_factory=list, description="Identity providers for citizens and officers (JSON list)."
     )
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Host names the service answers for (the Host header); other hosts get a 400. Empty: the "
+        "issuer's host plus localhost, 127.0.0.1 and ::1.",
+    )
+    max_header_bytes: int = Field(
+        default=32_768,
+        ge=1024,
+        le=1_048_576,
+        description="Largest request line plus headers the server reads (431 above); a reverse proxy should "
+        "cap them lower (docs/deployment.md).",
+    )
+    max_headers: int = Field(default=100, ge=10, le=1000, description="Most request headers accepted (431 above).")
+    header_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=300,
+        description="Time a connection has to send its request line and headers (408, then closed).",
+    )

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import threading
 import uuid
 import weakref
 from collections import namedtuple
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,13 @@ def connects_now(engine: Engine) -> bool:
     return pool.checkedin() > 0 or pool.checkedout() < POOL_SIZE + POOL_OVERFLOW
 
 
+def _create_private(path: Path) -> None:
+    """Create an empty database file readable by its owner only (SQLite gives its -wal and -shm files
+    the database file's mode), whatever the process umask; an existing file is left as it is."""
+    with suppress(FileExistsError):
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+
+
 def make_engine(url: str, *, secure_delete: bool = False, autocheckpoint: int = 1000) -> Engine:
     """An engine for ``url``; SQLite gets WAL, a busy timeout and (optionally) secure_delete.
 
@@ -54,6 +62,7 @@ def make_engine(url: str, *, secure_delete: bool = False, autocheckpoint: int = 
     pool: dict[str, Any] = {}
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        _create_private(Path(parsed.database))
         pool = {"pool_size": POOL_SIZE, "max_overflow": POOL_OVERFLOW}
     engine = create_engine(url, connect_args={"timeout": 30}, **pool)
     _GATES[engine] = _Gate()

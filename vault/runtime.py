@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import gc
 import os
+import stat
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
@@ -96,6 +98,42 @@ def _check_settings(settings: Settings) -> None:
             raise ConfigurationError("production with an HSM needs CITIZEN_VAULT_PKCS11_PIN")
 
 
+def _store_files(settings: Settings) -> list[Path]:
+    """The data directory, its files, and the embedded databases with SQLite's companions (-wal, -shm)."""
+    paths = [settings.data_dir, *(p for p in settings.data_dir.iterdir() if p.is_file())]
+    for url in (settings.resolved_database_url(), settings.resolved_keystore_url()):
+        parsed = make_url(url)
+        if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
+            db_file = Path(parsed.database)
+            paths += [db_file, *(Path(f"{db_file}{suffix}") for suffix in ("-wal", "-shm", "-journal"))]
+    return [p for p in dict.fromkeys(paths) if p.exists()]
+
+
+def private_files(settings: Settings) -> list[str]:
+    """Make this process create files for its owner only, then check the files that exist.
+
+    A umask is the one setting that covers every file the process creates, SQLite's -wal and -shm
+    included (SQLite copies the database file's mode to them anyway). Existing files that group or
+    others may read (made by an older version, or by hand) are refused in production, where the
+    operator must look; in development they are made private and a warning says so. Returns the
+    warnings.
+    """
+    os.umask(0o077)
+    if not settings.data_dir.exists():
+        return []
+    loose = [p for p in _store_files(settings) if stat.S_IMODE(p.stat().st_mode) & 0o077]
+    if not loose:
+        return []
+    listed = ", ".join(f"{p} ({stat.S_IMODE(p.stat().st_mode):04o})" for p in loose)
+    if settings.environment == "production":
+        raise ConfigurationError(
+            f"data files readable by other users: {listed}; chmod 600 the files (700 the directory) and restart"
+        )
+    for p in loose:
+        os.chmod(p, 0o700 if p.is_dir() else 0o600)
+    return [f"data files were readable by other users and are now private (0600, directory 0700): {listed}"]
+
+
 def build_provider(settings: Settings, *, create: bool) -> KeyProvider:
     """The configured KEK provider; with ``create``, set it up if it does not exist yet."""
     try:
@@ -174,6 +212,7 @@ def _assemble(
 def init_vault(settings: Settings) -> Vault:
     """Create (or complete) a vault: data directory, keyring or HSM keys, both schemas."""
     _check_settings(settings)
+    repaired = private_files(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     os.chmod(settings.data_dir, 0o700)
     provider = build_provider(settings, create=True)
@@ -182,6 +221,7 @@ def init_vault(settings: Settings) -> Vault:
     migrate.upgrade_keystore(key_engine)
     db.upgrade(data_engine)
     vault = _assemble(settings, provider, data_engine, key_engine, create=True)
+    vault.warnings += repaired
     vault.audit.ensure_head()
     return vault
 
@@ -194,6 +234,7 @@ def open_vault(settings: Settings, *, check_schema: bool = True) -> Vault:
             f"no keyring at {settings.keyring_path}: run `citizen-vault init` first "
             "(or point --data-dir / CITIZEN_VAULT_DATA_DIR at an initialised vault)"
         )
+    repaired = private_files(settings)
     provider = build_provider(settings, create=False)
     data_engine = db.data_engine(settings.resolved_database_url())
     key_engine = make_engine(settings.resolved_keystore_url(), secure_delete=True)
@@ -202,6 +243,7 @@ def open_vault(settings: Settings, *, check_schema: bool = True) -> Vault:
         key_engine.dispose()
         raise ConfigurationError("the database schema is not up to date: run `citizen-vault db upgrade`")
     vault = _assemble(settings, provider, data_engine, key_engine, create=False)
+    vault.warnings += repaired
     if check_schema:
         try:
             vault.audit.ensure_head()

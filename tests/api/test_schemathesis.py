@@ -24,7 +24,12 @@ TOKENS: dict[str, str] = {}
 @pytest.fixture(scope="module")
 def api_schema(tmp_path_factory: pytest.TempPathFactory) -> Any:
     data: Path = tmp_path_factory.mktemp("schemathesis")
-    app_settings = AppSettings(data_dir=data, keyring_scrypt_n=2**10, rate_limit_per_minute=100_000)
+    app_settings = AppSettings(
+        data_dir=data,
+        keyring_scrypt_n=2**10,
+        rate_limit_per_minute=100_000,
+        allowed_hosts=["testserver"],  # the Host schemathesis's ASGI transport sends
+    )
     vault = init_vault(app_settings)
     seed_registry(vault.registry)
     vault.profiles.create({"given_name": "Joost", "family_name": "Vantablack", "national_id": "111-222-333"}, "x")
