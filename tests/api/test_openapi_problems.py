@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import jsonschema
+import jsonschema_rs
 import pytest
 
 from tests.support.api_world import ODILE, World, open_world
@@ -69,4 +69,4 @@ def test_the_documented_problem_schema_matches_real_answers(world: World) -> Non
     ]
     for response in answers:
         assert response.status_code >= 400 and response.headers["content-type"] == PROBLEM, response.text
-        jsonschema.validate(response.json(), schema)
+        jsonschema_rs.validate(schema, response.json())
