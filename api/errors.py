@@ -8,6 +8,7 @@ request id, and are logged with their type.
 from __future__ import annotations
 
 import ipaddress
+import re
 import logging
 import uuid
 from typing import Any
@@ -128,6 +129,23 @@ def audit_throttled(request: Request) -> None:
         log.error("could not audit a throttled address", extra={"action": "auth.throttled"})
 
 
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,63}")
+
+
+def _where(err: Any) -> str:
+    """Where a validation error is, as ``a.b.0``: names from the schema and list positions only.
+
+    A location can hold the caller's own text (an unknown member, a key of ``fields``); a part that
+    is not shaped like a schema name is shown as ``*`` and an unknown member is never named at all,
+    so nothing unvalidated is echoed (issue 19, finding 13).
+    """
+    parts = [p for p in err.get("loc", ()) if p != "body"]
+    if err.get("type") == "extra_forbidden" and parts:
+        parts[-1] = "*"
+    shown = [str(p) if isinstance(p, int) or _NAME.fullmatch(str(p)) else "*" for p in parts]
+    return ".".join(shown) or "body"
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers on ``app``."""
 
@@ -165,8 +183,10 @@ def install(app: FastAPI) -> None:
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors: dict[str, str] = {}
         for err in exc.errors():
-            loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
-            errors[loc[:100]] = str(err.get("msg", "invalid"))[:200]
+            loc, msg = _where(err), str(err.get("msg", "invalid"))[:200]
+            if err.get("type") == "extra_forbidden":  # the member's name is the caller's text: not repeated
+                msg = "unknown member (not in the schema)"
+            errors[loc[:100]] = msg
         malformed = any(e.get("type") == "json_invalid" for e in exc.errors())
         if malformed:
             return problem(request, 400, "malformed-json", "The body is not valid JSON", "send a JSON object")

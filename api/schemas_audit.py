@@ -9,6 +9,7 @@ from datetime import datetime
 
 from pydantic import Field
 
+from api.bounds import Instant, Line, Seq
 from api.schemas import Strict
 
 
@@ -95,9 +96,9 @@ class FlagPublic(Strict):
 class DeferralCreate(Strict):
     """Defer disclosure of your agency's events to the citizen they concern."""
 
-    events: list[int] = Field(min_length=1, max_length=1000)
-    legal_basis: str = Field(min_length=1, max_length=300)
-    until: datetime
+    events: list[Seq] = Field(min_length=1, max_length=1000)
+    legal_basis: Line = Field(min_length=1, max_length=300)
+    until: Instant
 
 
 class DeferralCreated(Strict):

@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
+from api.bounds import LINE, Instant, Seq
 from api.errors import ApiProblem
 from api.schemas_audit import (
     AccessEntryPublic,
@@ -28,10 +29,9 @@ from vault.audit.log import Event
 from vault.audit.verify import verify_database
 
 router = APIRouter(tags=["audit"])
-Code = Annotated[str | None, Query(min_length=1, max_length=64)]
-Cursor = Annotated[
-    int, Query(ge=0, description="Return events after this sequence number (the last page's next_after).")
-]
+Code = Annotated[str | None, Query(min_length=1, max_length=64, pattern=LINE)]
+Cursor = Annotated[Seq, Query(description="Return events after this sequence number (the last page's next_after).")]
+When = Annotated[Instant | None, Query()]
 Limit = Annotated[int, Query(ge=1, le=review.MAX_PAGE)]
 
 
@@ -48,12 +48,12 @@ def audit_events(
     request: Request,
     citizen_id: uuid.UUID | None = None,
     agency: Code = None,
-    actor_: Annotated[str | None, Query(alias="actor", min_length=1, max_length=256)] = None,
+    actor_: Annotated[str | None, Query(alias="actor", min_length=1, max_length=256, pattern=LINE)] = None,
     action: Code = None,
     outcome: Annotated[str | None, Query(pattern="^(allowed|denied|failed)$")] = None,
     purpose: Code = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: When = None,
+    until: When = None,
     after: Cursor = 0,
     limit: Limit = 100,
     who: Principal = require("audit", "read"),
@@ -106,8 +106,8 @@ def audit_report(
     request: Request,
     agency: Code = None,
     purpose: Code = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: When = None,
+    until: When = None,
     who: Principal = require("audit", "read"),
 ) -> list[ReportRow]:
     """Per agency and purpose: events by action and outcome, and distinct citizens concerned."""
@@ -121,8 +121,8 @@ def audit_report(
 @router.get("/v1/audit/flags", response_model=list[FlagPublic])
 def audit_flags(
     request: Request,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: When = None,
+    until: When = None,
     who: Principal = require("audit", "read"),
 ) -> list[FlagPublic]:
     """Unusual access (volume far above the agency's usual, denial bursts, outside-purpose attempts)."""

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
+from api.bounds import LINE
 from api.concurrency import run_short
 from api.errors import ApiProblem
 from api.schemas import (
@@ -51,8 +52,8 @@ def create_citizen(
 @router.get("/v1/citizens", response_model=LookupResult)
 def lookup_citizens(
     request: Request,
-    national_id: Annotated[str | None, Query(max_length=64)] = None,
-    email: Annotated[str | None, Query(max_length=254)] = None,
+    national_id: Annotated[str | None, Query(max_length=64, pattern=LINE)] = None,
+    email: Annotated[str | None, Query(max_length=254, pattern=LINE)] = None,
     who: Principal = require("citizens", "lookup"),
 ) -> LookupResult:
     """Exact lookup by one searchable field, through its blind index (nothing is decrypted)."""
@@ -67,7 +68,9 @@ def lookup_citizens(
 def read_citizen(
     citizen_id: uuid.UUID,
     request: Request,
-    fields: Annotated[str | None, Query(max_length=1000, description="Comma-separated field names")] = None,
+    fields: Annotated[
+        str | None, Query(max_length=1000, pattern=LINE, description="Comma-separated field names")
+    ] = None,
     who: Principal = require("citizens", "read"),
 ) -> CitizenPublic:
     """A profile (only the fields asked for are decrypted). Other agencies read through grants."""

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
+from api.bounds import LINE
 from api.errors import ApiProblem
 from api.schemas import ConsentCreate, ConsentPublic, ConsentReceiptPublic
 from api.security.auth import Principal, actor, agency_scope, require
@@ -63,7 +64,7 @@ def consent_receipts(
 def agency_consents(
     request: Request,
     citizen_id: uuid.UUID | None = None,
-    agency: Annotated[str | None, Query(min_length=3, max_length=64)] = None,
+    agency: Annotated[str | None, Query(min_length=3, max_length=64, pattern=LINE)] = None,
     who: Principal = require("consents", "read"),
 ) -> list[ConsentPublic]:
     """Consents given to your agency (compliance officers of the vault: any agency)."""

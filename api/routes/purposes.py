@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Path, Request
 
+from api.bounds import Code
 from api.schemas import PurposeCreate, PurposePublic, PurposeUpdate
 from api.security.auth import Principal, actor, require
 
@@ -38,7 +39,7 @@ def create_purpose(
 
 @router.patch("/v1/purposes/{code}", response_model=PurposePublic)
 def retire_purpose(
-    code: str, body: PurposeUpdate, request: Request, who: Principal = require("purposes", "update")
+    code: Annotated[Code, Path()], body: PurposeUpdate, request: Request, who: Principal = require("purposes", "update")
 ) -> PurposePublic:
     """Retire a purpose: every grant for it is revoked at once."""
     return PurposePublic(**request.app.state.vault.purposes.retire(code[:64], actor=actor(request, who)).public())
