@@ -8,8 +8,8 @@ request id, and are logged with their type.
 from __future__ import annotations
 
 import ipaddress
-import re
 import logging
+import re
 import uuid
 from typing import Any
 
@@ -61,16 +61,25 @@ def problem(
     **extra: Any,
 ) -> JSONResponse:
     """A problem+json response."""
-    body = {
+    body = problem_document(
+        status, slug, title, detail, request.url.path, getattr(request.state, "request_id", None), **extra
+    )
+    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+
+
+def problem_document(
+    status: int, slug: str, title: str, detail: str, path: str, request_id: str | None, **extra: Any
+) -> dict[str, Any]:
+    """The body of every problem answer, the middleware's own included (one format, issue 19 finding 10)."""
+    return {
         "type": f"https://citizen-vault.example/problems/{slug}",
         "title": title,
         "status": status,
         "detail": detail,
-        "instance": request.url.path[:200],
-        "request_id": getattr(request.state, "request_id", None),
+        "instance": path[:200],
+        "request_id": request_id,
         **extra,
     }
-    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
 def audit_refusal(request: Request, exc: ApiProblem) -> None:

@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
+from api.bodies import AuthFirstRoute
 from api.bounds import LINE, Instant, Seq
 from api.errors import ApiProblem
 from api.schemas_audit import (
@@ -28,7 +29,7 @@ from vault.audit import deferral, review
 from vault.audit.log import Event
 from vault.audit.verify import verify_database
 
-router = APIRouter(tags=["audit"])
+router = APIRouter(tags=["audit"], route_class=AuthFirstRoute)
 Code = Annotated[str | None, Query(min_length=1, max_length=64, pattern=LINE)]
 Cursor = Annotated[Seq, Query(description="Return events after this sequence number (the last page's next_after).")]
 When = Annotated[Instant | None, Query()]

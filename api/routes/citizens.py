@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
+from api.bodies import AuthFirstRoute
 from api.bounds import LINE
 from api.concurrency import run_short
 from api.errors import ApiProblem
@@ -24,7 +25,7 @@ from api.security.auth import Principal, actor, require
 from vault import citizen_export
 from vault.profiles.records import Profile
 
-router = APIRouter(tags=["citizens"])
+router = APIRouter(tags=["citizens"], route_class=AuthFirstRoute)
 
 
 def _public(profile: Profile) -> CitizenPublic:

@@ -7,12 +7,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
+from api.bodies import AuthFirstRoute
 from api.bounds import LINE
 from api.errors import ApiProblem
 from api.schemas import ConsentCreate, ConsentPublic, ConsentReceiptPublic
 from api.security.auth import Principal, actor, agency_scope, require
 
-router = APIRouter(tags=["consents"])
+router = APIRouter(tags=["consents"], route_class=AuthFirstRoute)
 
 
 def citizen_of(who: Principal) -> str:

@@ -11,6 +11,7 @@ import uuid
 
 from fastapi import APIRouter, Request
 
+from api.bodies import AuthFirstRoute
 from api.errors import ApiProblem
 from api.schemas import (
     PiiEntityCount,
@@ -25,7 +26,7 @@ from vault.audit.log import Event
 from vault.pii.intake import read_findings
 from vault.pii.model import redact
 
-router = APIRouter(tags=["pii"])
+router = APIRouter(tags=["pii"], route_class=AuthFirstRoute)
 MAX_SCAN_CHARS = 100_000
 
 

@@ -6,11 +6,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
 
+from api.bodies import AuthFirstRoute
 from api.bounds import Code
 from api.schemas import PurposeCreate, PurposePublic, PurposeUpdate
 from api.security.auth import Principal, actor, require
 
-router = APIRouter(tags=["purposes"])
+router = APIRouter(tags=["purposes"], route_class=AuthFirstRoute)
 
 
 @router.get("/v1/purposes", response_model=list[PurposePublic])

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
 
+from api.bodies import AuthFirstRoute
 from api.bounds import LINE, Word
 from api.schemas import (
     AgencyCreate,
@@ -19,7 +20,7 @@ from api.schemas import (
 from api.security.auth import Principal, actor, require
 from vault.registry import OPERATOR_AGENCY
 
-router = APIRouter(tags=["registry"])
+router = APIRouter(tags=["registry"], route_class=AuthFirstRoute)
 AgencyFilter = Annotated[str | None, Query(min_length=3, max_length=64, pattern=LINE)]
 AgencyCode = Annotated[str, Path(min_length=3, max_length=64, pattern=LINE)]
 ClientId = Annotated[str, Path(min_length=1, max_length=128, pattern=LINE)]
