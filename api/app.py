@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import errors
+from api import errors, openapi
 from api.express import GrantReadExpress
 from api.middleware import Hygiene
 from api.routes import audit, citizens, consents, grants, ops, pii, purposes, registry, token
@@ -72,6 +72,7 @@ def create_app(settings: AppSettings, vault: Vault | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.guard = guard
     errors.install(app)
+    openapi.install(app)
     # Hottest first: matching is a linear scan over every route (about 40 before a grant read in
     # alphabetical-ish order). No request can match two routes (tests/api/test_route_order.py).
     for router in (
