@@ -10,7 +10,8 @@ service has (api/errors.py turns every error into a problem document). Here each
 * with parameters or a body: 422; with a body: 400 (not JSON, not UTF-8, too deep, number too long)
   and 415 (not JSON).
 
-A status a route documents itself (``responses=``) is kept as the route wrote it.
+A status a route documents itself (``responses=``) is kept as the route wrote it; an error status it
+declares without a body is given the problem document as its body.
 """
 
 from __future__ import annotations
@@ -83,6 +84,9 @@ def document_problems(document: dict[str, Any]) -> dict[str, Any]:
                 declared = responses.get(str(status))
                 if declared is None or _is_fastapi_validation(declared):
                     responses[str(status)] = _problem_response(status)
+            for status, declared in responses.items():
+                if status[0] in "45" and "content" not in declared:  # declared without a body: a problem
+                    declared["content"] = _problem_response(int(status))["content"]
     return document
 
 
