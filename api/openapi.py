@@ -84,9 +84,9 @@ def document_problems(document: dict[str, Any]) -> dict[str, Any]:
                 declared = responses.get(str(status))
                 if declared is None or _is_fastapi_validation(declared):
                     responses[str(status)] = _problem_response(status)
-            for status, declared in responses.items():
-                if status[0] in "45" and "content" not in declared:  # declared without a body: a problem
-                    declared["content"] = _problem_response(int(status))["content"]
+            for code, declared in responses.items():
+                if code[0] in "45" and "content" not in declared:  # declared without a body: a problem
+                    declared["content"] = _problem_response(int(code))["content"]
     return document
 
 
