@@ -104,3 +104,25 @@ def test_the_middlewares_own_answers_are_problems_like_every_other(world: World)
     assert set(reference) == expected[0]
     for response in (bad_path, declared_too_large):
         assert _shape(response) == expected, (response.headers, response.text)
+
+
+def test_a_request_with_a_body_is_authenticated_and_charged_once(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    w = world
+    guard = w.client.app.state.guard  # type: ignore[attr-defined]
+    calls = {"authenticate": 0, "take": 0}
+    authenticate, take = guard.authenticate, guard.limiter.take
+
+    def counted_authenticate(token: str) -> object:
+        calls["authenticate"] += 1
+        return authenticate(token)
+
+    def counted_take(key: str) -> float:
+        calls["take"] += 1
+        result: float = take(key)
+        return result
+
+    monkeypatch.setattr(guard, "authenticate", counted_authenticate)
+    monkeypatch.setattr(guard.limiter, "take", counted_take)
+    created = w.client.post("/v1/citizens", json={"fields": ODILE}, headers=w.registrar)
+    assert created.status_code == 201, created.text
+    assert calls == {"authenticate": 1, "take": 1}
