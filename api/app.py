@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import docs, errors
+from api import docs, errors, openapi
 from api.express import GrantReadExpress
 from api.middleware import Hygiene
 from api.routes import audit, citizens, consents, grants, ops, pii, purposes, registry, token
@@ -58,6 +58,7 @@ def create_app(settings: AppSettings, vault: Vault | None = None) -> FastAPI:
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         vault.background_checkpoints()
         summariser.start()
+        scans.start()
         settle_heap()
         yield
         summariser.stop()  # writes every pending aggregate of refusals
@@ -82,6 +83,7 @@ def create_app(settings: AppSettings, vault: Vault | None = None) -> FastAPI:
         settings.pii_scan_workers, settings.pii_scans_per_caller, settings.pii_scan_queue
     )
     errors.install(app)
+    openapi.install(app)
     # Hottest first: matching is a linear scan over every route (about 40 before a grant read in
     # alphabetical-ish order). No request can match two routes (tests/api/test_route_order.py).
     for router in (

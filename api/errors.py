@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 import uuid
 from typing import Any
 
@@ -62,16 +63,25 @@ def problem(
     **extra: Any,
 ) -> JSONResponse:
     """A problem+json response."""
-    body = {
+    body = problem_document(
+        status, slug, title, detail, request.url.path, getattr(request.state, "request_id", None), **extra
+    )
+    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+
+
+def problem_document(
+    status: int, slug: str, title: str, detail: str, path: str, request_id: str | None, **extra: Any
+) -> dict[str, Any]:
+    """The body of every problem answer, the middleware's own included (one format, issue 19 finding 10)."""
+    return {
         "type": f"https://citizen-vault.example/problems/{slug}",
         "title": title,
         "status": status,
         "detail": detail,
-        "instance": request.url.path[:200],
-        "request_id": getattr(request.state, "request_id", None),
+        "instance": path[:200],
+        "request_id": request_id,
         **extra,
     }
-    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
 def refusal_of(request: Request, exc: ApiProblem) -> Refusal | None:
@@ -123,6 +133,23 @@ def refusal_budget(request: Request, exc: ApiProblem, refusal: Refusal) -> tuple
     return client_key(request), dataclasses.replace(refusal, subject="anonymous", role="-", agency="-")
 
 
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,63}")
+
+
+def _where(err: Any) -> str:
+    """Where a validation error is, as ``a.b.0``: names from the schema and list positions only.
+
+    A location can hold the caller's own text (an unknown member, a key of ``fields``); a part that
+    is not shaped like a schema name is shown as ``*`` and an unknown member is never named at all,
+    so nothing unvalidated is echoed (issue 19, finding 13).
+    """
+    parts = [p for p in err.get("loc", ()) if p != "body"]
+    if err.get("type") == "extra_forbidden" and parts:
+        parts[-1] = "*"
+    shown = [str(p) if isinstance(p, int) or _NAME.fullmatch(str(p)) else "*" for p in parts]
+    return ".".join(shown) or "body"
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers on ``app``."""
 
@@ -159,8 +186,10 @@ def install(app: FastAPI) -> None:
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors: dict[str, str] = {}
         for err in exc.errors():
-            loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
-            errors[loc[:100]] = str(err.get("msg", "invalid"))[:200]
+            loc, msg = _where(err), str(err.get("msg", "invalid"))[:200]
+            if err.get("type") == "extra_forbidden":  # the member's name is the caller's text: not repeated
+                msg = "unknown member (not in the schema)"
+            errors[loc[:100]] = msg
         malformed = any(e.get("type") == "json_invalid" for e in exc.errors())
         if malformed:
             return problem(request, 400, "malformed-json", "The body is not valid JSON", "send a JSON object")

@@ -9,20 +9,17 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.errors import problem_document
+
 PROBLEM = b"application/problem+json"
 _BAD_PATH = re.compile(r"//|/\./|/\.\./|/\.{1,2}$|\\|%2[ef]|%5c|%00", re.IGNORECASE)
 
 
-async def _problem(send: Send, status: int, slug: str, title: str, detail: str, request_id: str) -> None:
-    body = json.dumps(
-        {
-            "type": f"https://citizen-vault.example/problems/{slug}",
-            "title": title,
-            "status": status,
-            "detail": detail,
-            "request_id": request_id,
-        }
-    ).encode()
+async def _problem(send: Send, status: int, slug: str, title: str, detail: str, scope: Scope, request_id: str) -> None:
+    """The same problem document and headers as every other answer (api/errors.py), sent before any
+    routing; the connection is closed, since the body, if any, was not read."""
+    document = problem_document(status, slug, title, detail, scope["path"], request_id)
+    body = json.dumps(document).encode()
     await send(
         {
             "type": "http.response.start",
@@ -31,6 +28,8 @@ async def _problem(send: Send, status: int, slug: str, title: str, detail: str, 
                 (b"content-type", PROBLEM),
                 (b"content-length", str(len(body)).encode()),
                 (b"connection", b"close"),
+                (b"x-request-id", request_id.encode()),
+                (b"cache-control", b"no-store"),
             ],
         }
     )
@@ -57,12 +56,12 @@ class Hygiene:
         scope.setdefault("state", {})["request_id"] = request_id
         raw_path = scope.get("raw_path") or scope["path"].encode()
         if _BAD_PATH.search(raw_path.decode("latin-1")):
-            await _problem(send, 400, "bad-path", "Path not normalised", "use the canonical path", request_id)
+            await _problem(send, 400, "bad-path", "Path not normalised", "use the canonical path", scope, request_id)
             return
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_body):
             await _problem(
-                send, 413, "too-large", "Request body too large", f"at most {self.max_body} bytes", request_id
+                send, 413, "too-large", "Request body too large", f"at most {self.max_body} bytes", scope, request_id
             )
             return
         seen = 0
@@ -91,5 +90,11 @@ class Hygiene:
         except _TooLarge:
             if not started:
                 await _problem(
-                    send, 413, "too-large", "Request body too large", f"at most {self.max_body} bytes", request_id
+                    send,
+                    413,
+                    "too-large",
+                    "Request body too large",
+                    f"at most {self.max_body} bytes",
+                    scope,
+                    request_id,
                 )

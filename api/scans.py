@@ -32,7 +32,8 @@ class ScanQueue:
     ``per_caller`` scans queued or running, everyone together ``total``."""
 
     def __init__(self, workers: int, per_caller: int, total: int) -> None:
-        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="pii-scan")
+        self._workers = workers
+        self._pool: ThreadPoolExecutor | None = None  # started by start(), with the app
         self._per_caller, self._total = per_caller, total
         self._in_flight: dict[str, int] = {}
         self._lock = threading.Lock()
@@ -46,8 +47,9 @@ class ScanQueue:
                 raise Busy("scan-queue-full")
             self._in_flight[caller] = self._in_flight.get(caller, 0) + 1
         try:
-            future = self._pool.submit(call)
-        except RuntimeError:  # shut down
+            # start(): an app used without its lifespan, or between two runs of it (tests)
+            future = (self._pool or self.start()).submit(call)
+        except RuntimeError:  # shut down meanwhile
             self._done(caller)
             raise Busy("scan-queue-full") from None
         # Released when the scan ends, not when the request does: a caller who hangs up does not
@@ -61,6 +63,16 @@ class ScanQueue:
             if left > 0:
                 self._in_flight[caller] = left
 
+    def start(self) -> ThreadPoolExecutor:
+        """Start the scan threads, if not running (the app's lifespan does; it may run more than once)."""
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="pii-scan")
+            return self._pool
+
     def close(self) -> None:
         """Stop taking scans; queued ones are cancelled."""
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from api.bounds import Code, FieldInput, FieldName, Instant, Line, Text, Word
 
 FieldValue = str | int
 
@@ -21,13 +23,13 @@ class Strict(BaseModel):
 class CitizenCreate(Strict):
     """A new profile: field name -> value (see policies/fields.yaml)."""
 
-    fields: dict[str, FieldValue] = Field(max_length=64)
+    fields: dict[FieldName, FieldInput] = Field(max_length=64)
 
 
 class CitizenCorrect(Strict):
     """Corrections: field name -> new value, or null to remove an optional field."""
 
-    fields: dict[str, FieldValue | None] = Field(max_length=64)
+    fields: dict[FieldName, FieldInput | None] = Field(max_length=64)
 
 
 class Created(Strict):
@@ -71,8 +73,8 @@ class ErasurePublic(Strict):
 class AgencyCreate(Strict):
     """Register an agency."""
 
-    code: str = Field(min_length=3, max_length=64)
-    name: str = Field(min_length=1, max_length=200)
+    code: Line = Field(min_length=3, max_length=64)
+    name: Line = Field(min_length=1, max_length=200)
 
 
 class AgencyUpdate(Strict):
@@ -92,8 +94,8 @@ class AgencyPublic(Strict):
 class ClientCreate(Strict):
     """A new API client for an agency."""
 
-    agency: str = Field(min_length=3, max_length=64)
-    name: str = Field(min_length=1, max_length=200)
+    agency: Line = Field(min_length=3, max_length=64)
+    name: Line = Field(min_length=1, max_length=200)
 
 
 class ClientPublic(Strict):
@@ -118,9 +120,9 @@ class ClientCreated(ClientPublic):
 class RoleAssignmentBody(Strict):
     """A role held by a subject in an agency."""
 
-    subject: str = Field(min_length=1, max_length=256)
-    agency: str = Field(min_length=3, max_length=64)
-    role: str = Field(min_length=1, max_length=32)
+    subject: Line = Field(min_length=1, max_length=256)
+    agency: Line = Field(min_length=3, max_length=64)
+    role: Word = Field(min_length=1, max_length=32)
 
 
 class TokenResponse(Strict):
@@ -132,17 +134,16 @@ class TokenResponse(Strict):
 
 
 # -- purposes, consents, grants -------------------------------------------------------------------
-Code = Annotated[str, Field(min_length=3, max_length=64, pattern=r"^[a-z][a-z0-9-]*[a-z0-9]$")]
 
 
 class PurposeCreate(Strict):
     """A purpose of processing: a non-consent basis names its statute."""
 
     code: Code
-    description: str = Field(min_length=1, max_length=500)
-    categories: list[str] = Field(min_length=1, max_length=32)
+    description: Text = Field(min_length=1, max_length=500)
+    categories: list[Word] = Field(min_length=1, max_length=32)
     lawful_basis: Literal["consent", "legal-obligation", "public-task", "vital-interest"]
-    statute: str | None = Field(default=None, max_length=300)
+    statute: Line | None = Field(default=None, max_length=300)
     retention_days: int = Field(ge=1, le=36500)
     agencies: list[Code] = Field(min_length=1, max_length=100)
 
@@ -171,8 +172,8 @@ class ConsentCreate(Strict):
 
     agency: Code
     purpose: Code
-    categories: list[str] | None = Field(default=None, min_length=1, max_length=32)
-    expires_at: datetime | None = None
+    categories: list[Word] | None = Field(default=None, min_length=1, max_length=32)
+    expires_at: Instant | None = None
 
 
 class ConsentPublic(Strict):
@@ -204,10 +205,10 @@ class GrantCreate(Strict):
     citizen_id: uuid.UUID | None = None
     citizen_ids: list[uuid.UUID] | None = Field(default=None, min_length=1, max_length=100_000)
     purpose: Code
-    fields: list[str] = Field(min_length=1, max_length=64)
+    fields: list[FieldName] = Field(min_length=1, max_length=64)
     duration_seconds: int = Field(default=3600, ge=60, le=366 * 86400)
     max_uses: int = Field(default=1, ge=1, le=1_000_000)
-    case_ref: str | None = Field(default=None, max_length=100)
+    case_ref: Line | None = Field(default=None, max_length=100)
 
 
 class GrantPublic(Strict):

@@ -5,10 +5,9 @@ Nothing writes audit events through these bodies: the log is appended by the ser
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from pydantic import Field
 
+from api.bounds import Instant, Line, Seq
 from api.schemas import Strict
 
 
@@ -95,11 +94,11 @@ class FlagPublic(Strict):
 class DeferralCreate(Strict):
     """Ask to defer disclosure of your agency's events to the citizen they concern (pending until approved)."""
 
-    events: list[int] = Field(min_length=1, max_length=1000)
-    legal_basis: str = Field(
+    events: list[Seq] = Field(min_length=1, max_length=1000)
+    legal_basis: Line = Field(
         min_length=1, max_length=64, description="The code of a registered basis (policies/deferral-bases.yaml)."
     )
-    until: datetime
+    until: Instant
 
 
 class DeferralPublic(Strict):

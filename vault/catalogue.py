@@ -23,6 +23,9 @@ Value = str | int
 
 _CONTROL_TEXT = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # free text may hold newlines and tabs
 _CONTROL_STRICT = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# A lone surrogate (JSON's "\ud800") has no UTF-8 form: it could be neither encrypted nor indexed.
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+_FIELD_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 # Phone characters only ("+" first, digits, spaces, ( ) - .), with 5 to 15 digits.
 _PHONE = re.compile(r"\+?[ ()\-.]*(?:[0-9][ ()\-.]*){5,15}")
@@ -143,6 +146,7 @@ def compile_check(spec: FieldSpec) -> Check:
         return _integer_check(spec.minimum, spec.maximum)
     kind, max_length = spec.type, spec.max_length
     control = (_CONTROL_TEXT if kind == "text" else _CONTROL_STRICT).search
+    surrogate = _SURROGATE.search
     pattern = None if spec.pattern is None else _compiled(spec.pattern).fullmatch
     too_long = f"longer than {max_length} characters"
     normalize = unicodedata.normalize
@@ -158,8 +162,11 @@ def compile_check(spec: FieldSpec) -> Check:
         if len(value) > max_length:
             raise ValueError(too_long)
         # isprintable() is a fast C check; the regex only runs for text with newlines or tabs.
-        if not value.isprintable() and control(value):
-            raise ValueError("contains control characters")
+        if not value.isprintable():
+            if control(value):
+                raise ValueError("contains control characters")
+            if surrogate(value):
+                raise ValueError("not valid Unicode (a lone surrogate)")
         return value
 
     if kind == "date":  # the canonical ISO form; a pattern, if any, is not consulted
@@ -253,7 +260,7 @@ class Catalogue:
         except (OSError, yaml.YAMLError, ValidationError) as exc:
             raise ConfigurationError(f"field catalogue {path} is unusable: {exc}") from None
         for name in parsed.fields:
-            if not re.fullmatch(r"[a-z][a-z0-9_]{0,63}", name):
+            if not _FIELD_NAME.fullmatch(name):
                 raise ConfigurationError(f"field catalogue {path}: bad field name {name!r}")
         return cls({name: spec.model_copy(update={"name": name}) for name, spec in parsed.fields.items()})
 
@@ -319,6 +326,6 @@ class Catalogue:
 
 
 def _safe_name(name: str) -> str:
-    """A field name as it may appear in an error: unknown names are truncated and made printable."""
-    printable = "".join(c if c.isprintable() else "?" for c in name[:64])
-    return printable or "?"
+    """A field name as it may appear in an error: only a name shaped like a field name is repeated
+    (caller-controlled text in a problem document could carry markup or personal data)."""
+    return name if _FIELD_NAME.fullmatch(name) else "?"

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 
+from api.bodies import AuthFirstRoute
+from api.bounds import LINE, Instant, Seq
 from api.errors import ApiProblem
 from api.schemas_audit import (
     AccessEntryPublic,
@@ -29,11 +32,10 @@ from vault.audit import export as audit_export
 from vault.audit.log import Event
 from vault.audit.verify import verify_database
 
-router = APIRouter(tags=["audit"])
-Code = Annotated[str | None, Query(min_length=1, max_length=64)]
-Cursor = Annotated[
-    int, Query(ge=0, description="Return events after this sequence number (the last page's next_after).")
-]
+router = APIRouter(tags=["audit"], route_class=AuthFirstRoute)
+Code = Annotated[str | None, Query(min_length=1, max_length=64, pattern=LINE)]
+Cursor = Annotated[Seq, Query(description="Return events after this sequence number (the last page's next_after).")]
+When = Annotated[Instant | None, Query()]
 Limit = Annotated[int, Query(ge=1, le=review.MAX_PAGE)]
 
 
@@ -45,33 +47,41 @@ def _check_window(since: datetime | None, until: datetime | None) -> None:
         raise ApiProblem(422, "invalid-request", "The request is not valid", "since must be before until")
 
 
-@router.get("/v1/audit/events", response_model=AuditPage)
-def audit_events(
-    request: Request,
+def _filters(
     citizen_id: uuid.UUID | None = None,
     agency: Code = None,
-    actor_: Annotated[str | None, Query(alias="actor", min_length=1, max_length=256)] = None,
+    actor_: Annotated[str | None, Query(alias="actor", min_length=1, max_length=256, pattern=LINE)] = None,
     action: Code = None,
     outcome: Annotated[str | None, Query(pattern="^(allowed|denied|failed)$")] = None,
     purpose: Code = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: When = None,
+    until: When = None,
+) -> review.EventFilter:
+    """The filters of /v1/audit/events and /v1/audit/export, declared once (agency not yet scoped)."""
+    _check_window(since, until)
+    return review.EventFilter(
+        str(citizen_id) if citizen_id else None, agency, actor_, action, outcome, purpose, since, until
+    )
+
+
+Filters = Annotated[review.EventFilter, Depends(_filters)]
+
+
+def _scoped(filters: review.EventFilter, who: Principal) -> review.EventFilter:
+    """``filters`` limited to the agencies ``who`` may review (403 when asking for another)."""
+    return dataclasses.replace(filters, agency=agency_scope(who, filters.agency))
+
+
+@router.get("/v1/audit/events", response_model=AuditPage)
+def audit_events(
+    request: Request,
+    filters: Filters,
     after: Cursor = 0,
     limit: Limit = 100,
     who: Principal = require("audit", "read"),
 ) -> AuditPage:
     """Filtered events, oldest first, cursor-paged. Reviewing is itself audited."""
-    _check_window(since, until)
-    flt = review.EventFilter(
-        str(citizen_id) if citizen_id else None,
-        agency_scope(who, agency),
-        actor_,
-        action,
-        outcome,
-        purpose,
-        since,
-        until,
-    )
+    flt = _scoped(filters, who)
     vault = request.app.state.vault
     # The review names the citizen in its reason, not as citizen_id: a review is not an access to the
     # citizen's data, and showing it in their access log could reveal a deferred investigation.
@@ -108,8 +118,8 @@ def audit_report(
     request: Request,
     agency: Code = None,
     purpose: Code = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: When = None,
+    until: When = None,
     who: Principal = require("audit", "read"),
 ) -> list[ReportRow]:
     """Per agency and purpose: events by action and outcome, and distinct citizens concerned."""
@@ -123,8 +133,8 @@ def audit_report(
 @router.get("/v1/audit/flags", response_model=list[FlagPublic])
 def audit_flags(
     request: Request,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: When = None,
+    until: When = None,
     who: Principal = require("audit", "read"),
 ) -> list[FlagPublic]:
     """Unusual access (volume far above the agency's usual, denial bursts, outside-purpose attempts)."""
@@ -187,30 +197,13 @@ EXPORT_TYPES = {"jsonl": "application/x-ndjson", "csv": "text/csv; charset=utf-8
 )
 def audit_export_events(
     request: Request,
+    filters: Filters,
     fmt: Annotated[Literal["jsonl", "csv"], Query(alias="format")] = "jsonl",
-    citizen_id: uuid.UUID | None = None,
-    agency: Code = None,
-    actor_: Annotated[str | None, Query(alias="actor", min_length=1, max_length=256)] = None,
-    action: Code = None,
-    outcome: Annotated[str | None, Query(pattern="^(allowed|denied|failed)$")] = None,
-    purpose: Code = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
     who: Principal = require("audit", "export"),
 ) -> StreamingResponse:
     """Events matching the filters of /v1/audit/events, as JSON Lines signed exactly like
     `citizen-vault audit export` (verifiable with the public key alone) or CSV; audited as audit.export."""
-    _check_window(since, until)
-    flt = review.EventFilter(
-        str(citizen_id) if citizen_id else None,
-        agency_scope(who, agency),
-        actor_,
-        action,
-        outcome,
-        purpose,
-        since,
-        until,
-    )
+    flt = _scoped(filters, who)
     vault = request.app.state.vault
     done = audit_export.export_for_download(vault.audit, actor(request, who), fmt, flt, vault.settings.data_dir)
     return StreamingResponse(

@@ -7,6 +7,8 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 
+from api.bodies import AuthFirstRoute
+from api.bounds import LINE
 from api.concurrency import run_short
 from api.errors import ApiProblem
 from api.schemas import (
@@ -23,7 +25,7 @@ from api.security.auth import Principal, actor, require
 from vault import citizen_export
 from vault.profiles.records import Profile
 
-router = APIRouter(tags=["citizens"])
+router = APIRouter(tags=["citizens"], route_class=AuthFirstRoute)
 
 
 def _public(profile: Profile) -> CitizenPublic:
@@ -51,8 +53,8 @@ def create_citizen(
 @router.get("/v1/citizens", response_model=LookupResult)
 def lookup_citizens(
     request: Request,
-    national_id: Annotated[str | None, Query(max_length=64)] = None,
-    email: Annotated[str | None, Query(max_length=254)] = None,
+    national_id: Annotated[str | None, Query(max_length=64, pattern=LINE)] = None,
+    email: Annotated[str | None, Query(max_length=254, pattern=LINE)] = None,
     who: Principal = require("citizens", "lookup"),
 ) -> LookupResult:
     """Exact lookup by one searchable field, through its blind index (nothing is decrypted)."""
@@ -67,7 +69,9 @@ def lookup_citizens(
 def read_citizen(
     citizen_id: uuid.UUID,
     request: Request,
-    fields: Annotated[str | None, Query(max_length=1000, description="Comma-separated field names")] = None,
+    fields: Annotated[
+        str | None, Query(max_length=1000, pattern=LINE, description="Comma-separated field names")
+    ] = None,
     who: Principal = require("citizens", "read"),
 ) -> CitizenPublic:
     """A profile (only the fields asked for are decrypted). Other agencies read through grants."""

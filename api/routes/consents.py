@@ -7,11 +7,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
+from api.bodies import AuthFirstRoute
+from api.bounds import LINE
 from api.errors import ApiProblem
 from api.schemas import ConsentCreate, ConsentPublic, ConsentReceiptPublic
 from api.security.auth import Principal, actor, agency_scope, require
 
-router = APIRouter(tags=["consents"])
+router = APIRouter(tags=["consents"], route_class=AuthFirstRoute)
 
 
 def citizen_of(who: Principal) -> str:
@@ -63,7 +65,7 @@ def consent_receipts(
 def agency_consents(
     request: Request,
     citizen_id: uuid.UUID | None = None,
-    agency: Annotated[str | None, Query(min_length=3, max_length=64)] = None,
+    agency: Annotated[str | None, Query(min_length=3, max_length=64, pattern=LINE)] = None,
     who: Principal = require("consents", "read"),
 ) -> list[ConsentPublic]:
     """Consents given to your agency (compliance officers of the vault: any agency)."""

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic_core import to_json
 from starlette.concurrency import run_in_threadpool
 
+from api.bodies import AuthFirstRoute
 from api.concurrency import run_short
 from api.errors import ApiProblem
 from api.routes.consents import citizen_of
@@ -18,7 +19,7 @@ from vault.catalogue import Value
 from vault.grants.model import Grant
 from vault.grants.service import QUICK_PAGE, GrantRequest
 
-router = APIRouter(tags=["grants"])
+router = APIRouter(tags=["grants"], route_class=AuthFirstRoute)
 
 
 @router.post("/v1/grants", status_code=201, response_model=GrantPublic)

@@ -17,7 +17,10 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get(
+    "/readyz",
+    responses={503: {"description": "A store or the keys are unavailable", "content": {"application/json": {}}}},
+)
 def readyz(request: Request) -> JSONResponse:
     """Both stores answer and the keys are usable; 503 otherwise."""
     vault = request.app.state.vault

@@ -15,6 +15,7 @@ import uuid
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
+from api.bodies import AuthFirstRoute
 from api.errors import ApiProblem
 from api.scans import Busy, ScanQueue
 from api.schemas import (
@@ -30,7 +31,7 @@ from vault.audit.log import Event
 from vault.pii.intake import read_findings
 from vault.pii.model import redact
 
-router = APIRouter(tags=["pii"])
+router = APIRouter(tags=["pii"], route_class=AuthFirstRoute)
 MAX_SCAN_CHARS = 20_000  # a scan's cost grows with its length: 100,000 let one caller hold a core for a second
 
 

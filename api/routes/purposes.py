@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Path, Request
 
+from api.bodies import AuthFirstRoute
+from api.bounds import Code
 from api.schemas import PurposeCreate, PurposePublic, PurposeUpdate
 from api.security.auth import Principal, actor, require
 
-router = APIRouter(tags=["purposes"])
+router = APIRouter(tags=["purposes"], route_class=AuthFirstRoute)
 
 
 @router.get("/v1/purposes", response_model=list[PurposePublic])
@@ -38,7 +40,7 @@ def create_purpose(
 
 @router.patch("/v1/purposes/{code}", response_model=PurposePublic)
 def retire_purpose(
-    code: str, body: PurposeUpdate, request: Request, who: Principal = require("purposes", "update")
+    code: Annotated[Code, Path()], body: PurposeUpdate, request: Request, who: Principal = require("purposes", "update")
 ) -> PurposePublic:
     """Retire a purpose: every grant for it is revoked at once."""
     return PurposePublic(**request.app.state.vault.purposes.retire(code[:64], actor=actor(request, who)).public())

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 
+from api.bodies import AuthFirstRoute
+from api.bounds import LINE, Word
 from api.schemas import (
     AgencyCreate,
     AgencyPublic,
@@ -18,8 +20,10 @@ from api.schemas import (
 from api.security.auth import Principal, actor, require
 from vault.registry import OPERATOR_AGENCY, Client
 
-router = APIRouter(tags=["registry"])
-AgencyFilter = Annotated[str | None, Query(min_length=3, max_length=64)]
+router = APIRouter(tags=["registry"], route_class=AuthFirstRoute)
+AgencyFilter = Annotated[str | None, Query(min_length=3, max_length=64, pattern=LINE)]
+AgencyCode = Annotated[str, Path(min_length=3, max_length=64, pattern=LINE)]
+ClientId = Annotated[str, Path(min_length=1, max_length=128, pattern=LINE)]
 
 
 def _scope(request: Request, who: Principal, resource: str, action: str, agency: str | None) -> str | None:
@@ -46,7 +50,7 @@ def create_agency(body: AgencyCreate, request: Request, who: Principal = require
 
 @router.patch("/v1/agencies/{code}", response_model=AgencyPublic)
 def update_agency(
-    code: str, body: AgencyUpdate, request: Request, who: Principal = require("agencies", "update")
+    code: AgencyCode, body: AgencyUpdate, request: Request, who: Principal = require("agencies", "update")
 ) -> AgencyPublic:
     """Retire or reactivate an agency (its clients and officers stop working while retired)."""
     a = request.app.state.vault.registry.set_agency_status(code, body.status, actor=actor(request, who))
@@ -101,7 +105,7 @@ def rotate_secret(client_id: str, request: Request, who: Principal = require("cl
 
 
 @router.delete("/v1/clients/{client_id}", status_code=204)
-def revoke_client(client_id: str, request: Request, who: Principal = require("clients", "delete")) -> None:
+def revoke_client(client_id: ClientId, request: Request, who: Principal = require("clients", "delete")) -> None:
     """Revoke a client; its tokens are refused from the next request on."""
     registry = request.app.state.vault.registry
     _scope(request, who, "clients", "delete", registry.client(client_id).agency)
@@ -133,9 +137,9 @@ def assign_role(
 @router.delete("/v1/role-assignments", status_code=204)
 def remove_role(
     request: Request,
-    subject: Annotated[str, Query(min_length=1, max_length=256)],
-    agency: Annotated[str, Query(min_length=3, max_length=64)],
-    role: Annotated[str, Query(min_length=1, max_length=32)],
+    subject: Annotated[str, Query(min_length=1, max_length=256, pattern=LINE)],
+    agency: Annotated[str, Query(min_length=3, max_length=64, pattern=LINE)],
+    role: Annotated[Word, Query(max_length=32)],
     who: Principal = require("role-assignments", "delete"),
 ) -> None:
     """Remove a role: effective on the subject's next request, in every worker."""

@@ -43,6 +43,7 @@ def _invalid_client() -> ApiProblem:
 @router.post(
     "/v1/token",
     response_model=TokenResponse,
+    responses={401: {"description": "Client authentication failed"}, 429: {"description": "Too many attempts"}},
     openapi_extra={
         "requestBody": {
             "content": {

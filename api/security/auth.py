@@ -66,6 +66,9 @@ def forbidden(reason: str) -> ApiProblem:
 # moments before handing the request to the route, which raises the same refusal without verifying
 # the token a second time (a spray of bad tokens costs one verification each, as without the lane).
 REFUSED_TOKEN = "refused_token"  # noqa: S105 - the name of a scope key, not a secret
+# Set in scope["state"] by api/bodies.py: (dependency, principal) for a request it authorised
+# before reading its body; the route's own run of that dependency returns the same principal.
+AUTHORISED = "authorised"
 
 __all__ = ["TRACKED_KEYS", "Guard", "Principal", "RateLimiter"]  # the limiters moved to api.security.limits
 
@@ -200,6 +203,10 @@ def require(resource: str, action: str) -> Any:
     async def dependency(
         request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)
     ) -> Principal:
+        done = request.scope.get("state", {}).get(AUTHORISED)
+        if done is not None and done[0] is dependency:  # checked already, before the body was read
+            principal: Principal = done[1]
+            return principal
         guard: Guard = request.app.state.guard
         if guard.inline_checks and connects_now(guard.registry.engine):  # never wait for a connection on the loop
             return check(request, credentials)

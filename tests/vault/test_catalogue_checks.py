@@ -89,7 +89,7 @@ def reference_profile(catalogue: Catalogue, values: dict[str, Any], creating: bo
     for name, raw in values.items():
         spec = catalogue.fields.get(name)
         if spec is None:
-            problems["".join(c if c.isprintable() else "?" for c in name[:64]) or "?"] = "unknown field"
+            problems[name if re.fullmatch(r"[a-z][a-z0-9_]{0,63}", name) else "?"] = "unknown field"
             continue
         if raw is None or (creating and isinstance(raw, str) and not raw.strip()):
             if creating or spec.required:
