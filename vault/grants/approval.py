@@ -68,7 +68,7 @@ def approve(
     actor: Actor,
     citizen_id: str,
     grant_id: str,
-    expires_at: datetime | None | Keep = KEEP,
+    expires_at: datetime | Keep | None = KEEP,
     purpose_version: int | None = None,
 ) -> Grant:
     """Approve a pending request (see the module docstring). ``expires_at``: the consent's expiry

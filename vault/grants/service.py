@@ -280,7 +280,7 @@ class GrantService:
         actor: Actor,
         citizen_id: str,
         grant_id: str,
-        expires_at: datetime | None | Keep = KEEP,
+        expires_at: datetime | Keep | None = KEEP,
         purpose_version: int | None = None,
     ) -> Grant:
         """The citizen approves a pending request: a new version of their consent, then the grant
