@@ -60,6 +60,7 @@ def requests_for(svc: GrantService, citizen_id: str) -> list[PendingRequest]:
                 ),
             )
             for g in pending
+            if g.status == "pending"  # not those expired unapproved (reported as expired)
         ]
 
 
@@ -86,6 +87,8 @@ def approve(
         if row is None or row.status != "pending":
             raise NotFound("no such pending request")
         grant = grant_from_row(row)
+        if grant.expires_at <= iso(now):
+            raise Refused("grant-expired", "the request expired before it was approved")
         purpose = svc.purposes.get(grant.purpose, conn)
         if purpose.status != "active" or purpose.lawful_basis != "consent" or grant.agency not in purpose.agencies:
             raise Refused("purpose-retired", "the purpose can no longer be consented to")

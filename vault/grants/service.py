@@ -232,7 +232,7 @@ class GrantService:
             return self._derived(conn, grant_from_row(row))
 
     def _derived(self, conn: Connection, grant: Grant) -> Grant:
-        if grant.status != "active":
+        if grant.status not in ("active", "pending"):
             return grant
         version = self.purposes.get(grant.purpose, conn).version
         return derive(conn, grant, self.categories_of(grant.fields), version, self._clock())

@@ -3,7 +3,7 @@ export), so that it never says ``active`` for a grant a read would refuse.
 
 The stored status changes only on events (approval, revocation, a cascade, a read refused for
 expiry or exhaustion); the read itself stays one conditional UPDATE (docs/benchmarks.md) and refuses
-with the precise reason. Here a stored ``active`` grant is reported as ``expired`` past its expiry,
+with the precise reason. Here a stored ``active`` (or ``pending``) grant is reported as ``expired`` past its expiry,
 ``exhausted`` with its uses spent, and ``suspended`` (``status_reason`` the consent's refusal
 reason: consent-expired, consent-narrowed, consent-purpose-changed, consent-withdrawn) while a
 citizen's consent no longer covers it. Suspended is not stored: a renewed or widened consent makes
@@ -30,11 +30,13 @@ SUSPENDED = "suspended"
 
 def derive(conn: Connection, grant: Grant, categories: Sequence[str], purpose_version: int, now: datetime) -> Grant:
     """``grant`` with the status a read at ``now`` would meet (see the module docstring)."""
-    if grant.status != "active":
+    if grant.status not in ("active", "pending"):
         return grant
     stamp = iso(now)
-    if grant.expires_at <= stamp:
-        return replace(grant, status="expired")
+    if grant.expires_at <= stamp:  # a request nobody approved in time expires too
+        return replace(grant, status="expired", status_reason=None)
+    if grant.status == "pending":
+        return grant
     if grant.uses >= grant.max_uses:
         return replace(grant, status="exhausted")
     if grant.lawful_basis != "consent":
