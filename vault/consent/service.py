@@ -115,7 +115,7 @@ class ConsentService:
             .order_by(consents.c.updated_at, consents.c.id)
         ).all()
         active = [r for r in rows if r.status == "active"]
-        return (active or rows or [None])[-1]
+        return (active or rows)[-1] if rows else None
 
     def record(
         self,
