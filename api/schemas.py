@@ -159,12 +159,20 @@ class PurposePublic(Strict):
     retention_days: int
     agencies: list[str]
     status: str
+    version: int = Field(description="Bumped by each material change (wording, categories, statute, retention).")
 
 
 class PurposeUpdate(Strict):
-    """Retire a purpose (every grant for it is revoked)."""
+    """Retire a purpose (``status``, alone: every grant for it is revoked), or change it. A change of
+    its wording, categories, statute or retention is a new version: consents given for the old one
+    need the citizen's renewal. The lawful basis cannot change (register a new purpose)."""
 
-    status: Literal["retired"]
+    status: Literal["retired"] | None = None
+    description: Text | None = Field(default=None, min_length=1, max_length=500)
+    categories: list[Word] | None = Field(default=None, min_length=1, max_length=32)
+    statute: Line | None = Field(default=None, max_length=300)
+    retention_days: int | None = Field(default=None, ge=1, le=36500)
+    agencies: list[Code] | None = Field(default=None, min_length=1, max_length=100)
 
 
 class ConsentCreate(Strict):
@@ -188,6 +196,8 @@ class ConsentPublic(Strict):
     expires_at: str | None
     version: int
     updated_at: str
+    purpose_version: int = Field(description="The purpose version this consent was given for.")
+    current_purpose_version: int = Field(description="The purpose's version now; older: status renewal-required.")
 
 
 class ConsentReceiptPublic(Strict):
@@ -196,7 +206,31 @@ class ConsentReceiptPublic(Strict):
     version: int
     status: str
     recorded_at: str
+    purpose_version: int
     receipt: str
+
+
+class ConsentPreviewPublic(Strict):
+    """What approving a request makes of your consent to the agency for the purpose: what you hold
+    now, what the request adds, the resulting categories and expiry (unless you choose another)."""
+
+    consent_id: str | None
+    purpose_version: int
+    purpose_description: str
+    held_categories: list[str]
+    held_purpose_version: int | None
+    added_categories: list[str]
+    categories: list[str]
+    expires_at: str | None
+
+
+class GrantApproval(Strict):
+    """Approving a request. ``expires_at``: until when your consent holds (null: until you withdraw
+    it; absent: it keeps the expiry it has). ``purpose_version``: the version you were shown (409
+    if the purpose changed since)."""
+
+    expires_at: Instant | None = None
+    purpose_version: int | None = Field(default=None, ge=1, le=2**31 - 1)
 
 
 class GrantCreate(Strict):
@@ -228,6 +262,12 @@ class GrantPublic(Strict):
     citizens: int
     created_at: str
     jws: str | None
+
+
+class GrantRequestPublic(GrantPublic):
+    """A request waiting for your consent, with what approving it makes of your consent."""
+
+    consent: ConsentPreviewPublic
 
 
 class GrantRecord(Strict):

@@ -26,7 +26,8 @@ def citizen_of(who: Principal) -> str:
 
 @router.get("/v1/me/consents", response_model=list[ConsentPublic])
 def my_consents(request: Request, who: Principal = require("me-consents", "read")) -> list[ConsentPublic]:
-    """Your consents, current state (history and receipts under /receipts)."""
+    """Your consents, current state (history and receipts under /receipts; status renewal-required:
+    the purpose changed since you gave it, confirm it with /renew)."""
     return [ConsentPublic(**c.public()) for c in request.app.state.vault.consents.find(citizen_id=citizen_of(who))]
 
 
@@ -50,6 +51,15 @@ def withdraw_consent(
     """Withdraw, with one call: the grants that rested on it are revoked at once."""
     consents = request.app.state.vault.consents
     return ConsentPublic(**consents.withdraw(citizen_of(who), str(consent_id), actor=actor(request, who)).public())
+
+
+@router.post("/v1/me/consents/{consent_id}/renew", response_model=ConsentPublic)
+def renew_consent(
+    consent_id: uuid.UUID, request: Request, who: Principal = require("me-consents", "create")
+) -> ConsentPublic:
+    """Confirm a consent after its purpose changed (status renewal-required): same categories and expiry."""
+    consents = request.app.state.vault.consents
+    return ConsentPublic(**consents.renew(citizen_of(who), str(consent_id), actor=actor(request, who)).public())
 
 
 @router.get("/v1/me/consents/{consent_id}/receipts", response_model=list[ConsentReceiptPublic])

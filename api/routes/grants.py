@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import asdict
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
@@ -13,9 +15,10 @@ from api.bodies import AuthFirstRoute
 from api.concurrency import run_short
 from api.errors import ApiProblem
 from api.routes.consents import citizen_of
-from api.schemas import GrantCreate, GrantData, GrantPublic
+from api.schemas import ConsentPreviewPublic, GrantApproval, GrantCreate, GrantData, GrantPublic, GrantRequestPublic
 from api.security.auth import Principal, actor, require
 from vault.catalogue import Value
+from vault.grants.approval import KEEP, Keep
 from vault.grants.model import Grant
 from vault.grants.service import QUICK_PAGE, GrantRequest
 
@@ -81,16 +84,32 @@ def page_body(grant: Grant, records: list[tuple[str, dict[str, Value] | None]], 
     return to_json(page)
 
 
-@router.get("/v1/me/grant-requests", response_model=list[GrantPublic])
-def my_grant_requests(request: Request, who: Principal = require("me-grant-requests", "read")) -> list[GrantPublic]:
-    """Requests waiting for your consent: who asks, for which purpose and fields."""
-    return [GrantPublic(**g.public()) for g in request.app.state.vault.grants.pending_for(citizen_of(who))]
+@router.get("/v1/me/grant-requests", response_model=list[GrantRequestPublic])
+def my_grant_requests(
+    request: Request, who: Principal = require("me-grant-requests", "read")
+) -> list[GrantRequestPublic]:
+    """Requests waiting for your consent: who asks, for which purpose and fields, and what approving
+    makes of your consent (the categories you hold plus those asked, and its expiry)."""
+    pending = request.app.state.vault.grants.requests_for(citizen_of(who))
+    return [GrantRequestPublic(**p.grant.public(), consent=ConsentPreviewPublic(**asdict(p.consent))) for p in pending]
 
 
 @router.post("/v1/me/grant-requests/{grant_id}/approve", response_model=GrantPublic)
 def approve_grant_request(
-    grant_id: uuid.UUID, request: Request, who: Principal = require("me-grant-requests", "update")
+    grant_id: uuid.UUID,
+    request: Request,
+    body: GrantApproval | None = None,
+    who: Principal = require("me-grant-requests", "update"),
 ) -> GrantPublic:
-    """Approve a pending request: records your consent for its purpose and categories and activates it."""
-    grant = request.app.state.vault.grants.approve(actor(request, who), citizen_of(who), str(grant_id))
+    """Approve a pending request: adds its categories to your consent (a new version, with the
+    expiry you choose or the one it has) and activates it."""
+    expires_at: datetime | Keep | None = KEEP
+    if body is not None and "expires_at" in body.model_fields_set:
+        if body.expires_at is not None and body.expires_at.tzinfo is None:
+            raise ApiProblem(422, "invalid-request", "The request is not valid", "expires_at: give a time zone (…Z)")
+        expires_at = body.expires_at
+    version = body.purpose_version if body is not None else None
+    grant = request.app.state.vault.grants.approve(
+        actor(request, who), citizen_of(who), str(grant_id), expires_at, version
+    )
     return GrantPublic(**grant.public())

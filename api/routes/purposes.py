@@ -8,6 +8,7 @@ from fastapi import APIRouter, Path, Request
 
 from api.bodies import AuthFirstRoute
 from api.bounds import Code
+from api.errors import ApiProblem
 from api.schemas import PurposeCreate, PurposePublic, PurposeUpdate
 from api.security.auth import Principal, actor, require
 
@@ -39,11 +40,19 @@ def create_purpose(
 
 
 @router.patch("/v1/purposes/{code}", response_model=PurposePublic)
-def retire_purpose(
+def update_purpose(
     code: Annotated[Code, Path()], body: PurposeUpdate, request: Request, who: Principal = require("purposes", "update")
 ) -> PurposePublic:
-    """Retire a purpose: every grant for it is revoked at once."""
-    return PurposePublic(**request.app.state.vault.purposes.retire(code[:64], actor=actor(request, who)).public())
+    """Retire a purpose (every grant for it is revoked at once), or change it (a material change is
+    a new version, and consents given for the old one need renewal)."""
+    purposes = request.app.state.vault.purposes
+    changes = body.model_dump(exclude_none=True, exclude={"status"})
+    if (body.status == "retired") == bool(changes):
+        detail = "give status 'retired' alone, or the members to change"
+        raise ApiProblem(422, "invalid-request", "The request is not valid", detail)
+    if body.status == "retired":
+        return PurposePublic(**purposes.retire(code[:64], actor=actor(request, who)).public())
+    return PurposePublic(**purposes.update(code[:64], actor=actor(request, who), **changes).public())
 
 
 @router.get("/v1/records-of-processing")

@@ -61,7 +61,7 @@ def test_consent_covers_the_purposes_categories_unless_a_subset_is_named(world: 
     # Giving is audited, naming the purpose and never the data.
     events = w.events(citizen_id=odile, action="consents.give")
     assert [(e["purpose"], e["reason"], e["outcome"]) for e in events] == [
-        ("benefit-eligibility", "benefits-office v1", "allowed")
+        ("benefit-eligibility", "benefits-office v1 (purpose v1)", "allowed")
     ]
 
 
@@ -99,10 +99,11 @@ def test_withdrawing_is_a_new_version_and_a_second_withdrawal_conflicts(world: W
     history = w.receipts(odile, consent["id"])
     assert [(r["version"], r["status"]) for r in history] == [(1, "active"), (2, "withdrawn")]
 
-    # Consenting again afterwards is a new consent; the withdrawn one keeps its history.
+    # Consenting again afterwards continues the same consent: one chain of versions per agency and
+    # purpose, the withdrawal kept in it (issue 19).
     renewed = _given(w, odile)
-    assert renewed["id"] != consent["id"] and renewed["version"] == 1
-    assert len(w.receipts(odile, consent["id"])) == 2
+    assert renewed["id"] == consent["id"] and renewed["version"] == 3
+    assert [r["status"] for r in w.receipts(odile, consent["id"])] == ["active", "withdrawn", "active"]
 
 
 def test_giving_again_while_active_is_a_new_version_of_the_same_consent(world: World) -> None:

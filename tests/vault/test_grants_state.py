@@ -204,14 +204,29 @@ class GrantsMachine(RuleBasedStateMachine):
                 return c
         return None
 
+    def lapse(self, citizen: str, agency: str, purpose: str, categories: frozenset[str]) -> str | None:
+        """Why the citizen's consent does not cover these categories (None: it does)."""
+        c = self.chain(citizen, agency, purpose)
+        if c is None:
+            return "consent-required"
+        if c.status != "active":
+            return "consent-withdrawn"
+        if c.expires_at is not None and c.expires_at <= self.clock.now:
+            return "consent-expired"
+        return None if categories <= c.categories else "consent-narrowed"
+
+    def chain(self, citizen: str, agency: str, purpose: str) -> ConsentModel | None:
+        """The one consent (a chain of versions) of this citizen, agency and purpose."""
+        return next((c for c in self.consents if (c.citizen, c.agency, c.purpose) == (citizen, agency, purpose)), None)
+
     def model_give(
         self, citizen: str, agency: str, purpose: str, categories: frozenset[str], expires_at: datetime | None
     ) -> ConsentModel:
-        """A new version of the stored-active consent for (citizen, agency, purpose), else a new consent."""
-        for c in self.consents:
-            if (c.citizen, c.agency, c.purpose, c.status) == (citizen, agency, purpose, "active"):
-                c.categories, c.expires_at, c.version = categories, expires_at, c.version + 1
-                return c
+        """A new version of the consent for (citizen, agency, purpose), even after a withdrawal, else a new one."""
+        c = self.chain(citizen, agency, purpose)
+        if c is not None:
+            c.categories, c.expires_at, c.version, c.status = categories, expires_at, c.version + 1, "active"
+            return c
         c = ConsentModel("?", citizen, agency, purpose, categories, expires_at, "active", 1)
         self.consents.append(c)
         return c
@@ -260,7 +275,7 @@ class GrantsMachine(RuleBasedStateMachine):
         model = self.model_give(citizen_id, agency, purpose, frozenset(categories) or allowed, expires_at)
         if model.id == "?":
             model.id = consent.id
-        assert consent.id == model.id, "a give over a stored-active consent must make a new version of it"
+        assert consent.id == model.id, "a give must make a new version of the one consent of this agency and purpose"
         assert (consent.version, consent.status) == (model.version, "active")
         assert set(consent.categories) == model.categories
 
@@ -383,8 +398,19 @@ class GrantsMachine(RuleBasedStateMachine):
             with pytest.raises(NotFound):
                 call()
             return
+        if model.expires_at <= self.clock.now:
+            with pytest.raises(Refused) as refused:
+                call()
+            assert refused.value.reason == "grant-expired"
+            return
         grant = call()
-        consent = self.model_give(citizen, model.agency, model.purpose, model.categories, None)
+        # Approving adds the request's categories to what the citizen holds (an active, unexpired
+        # consent), keeping its expiry; after a withdrawal or expiry it holds nothing.
+        held = self.chain(citizen, model.agency, model.purpose)
+        keep = held is not None and self.lapse(citizen, model.agency, model.purpose, frozenset()) is None
+        categories = (held.categories if held is not None and keep else frozenset()) | model.categories
+        expiry = held.expires_at if held is not None and keep else None
+        consent = self.model_give(citizen, model.agency, model.purpose, categories, expiry)
         if consent.id == "?":
             consent.id = next(c.id for c in self.vault.consents.find(citizen) if c.status == "active"
                               and (c.agency, c.purpose) == (model.agency, model.purpose))  # fmt: skip
@@ -411,13 +437,13 @@ class GrantsMachine(RuleBasedStateMachine):
         change the vault records on a refusal for expiry or exhaustion."""
         now = self.clock.now
         if model.status == "active" and model.expires_at > now and model.uses < model.max_uses:
-            if model.basis == "consent" and any(
-                self.covering(c, model.agency, model.purpose, model.categories) is None for c in model.citizens
-            ):
-                return "consent-withdrawn"
+            if model.basis == "consent":
+                for c in sorted(model.citizens):
+                    if lapse := self.lapse(c, model.agency, model.purpose, model.categories):
+                        return lapse
             return None
-        if model.status == "active" and model.expires_at <= now:
-            model.status = "expired"
+        if model.status in LIVE and model.expires_at <= now:
+            model.status, model.status_reason = "expired", None
         elif model.status == "active":
             model.status = "exhausted"
         return {
@@ -479,13 +505,26 @@ class GrantsMachine(RuleBasedStateMachine):
         self.cascade("purpose-retired", purpose=purpose)
 
     # -- invariants -----------------------------------------------------------------------------------
+    def reported(self, model: GrantModel) -> tuple[str, str | None]:
+        """The status and reason GET /v1/grants/{id} reports: derived from the basis for an active grant."""
+        if model.status not in LIVE:
+            return model.status, model.status_reason
+        if model.expires_at <= self.clock.now:
+            return "expired", None
+        if model.status == "pending":
+            return model.status, model.status_reason
+        if model.uses >= model.max_uses:
+            return "exhausted", model.status_reason
+        lapses = [self.lapse(c, model.agency, model.purpose, model.categories) for c in sorted(model.citizens)]
+        lapse = next((r for r in lapses if r), None) if model.basis == "consent" else None
+        return ("suspended", lapse) if lapse else ("active", None)
+
     @invariant()
     def grants_match_the_model(self) -> None:
         for model in self.grants:
             grant = self.vault.grants.get(model.agency, model.id)
             assert (grant.status, grant.status_reason, grant.uses, grant.max_uses) == (
-                model.status,
-                model.status_reason,
+                *self.reported(model),
                 model.uses,
                 model.max_uses,
             ), f"grant {model.purpose}/{model.basis}: stored {grant}, model {model}"

@@ -53,4 +53,7 @@ def receipt(consent_id: str, values: dict[str, Any], purpose: dict[str, Any], no
         "consentVersion": values["version"],
         "consentStatus": "WITHDRAWN" if withdrawn else "ACTIVE",
         "lawfulBasis": purpose["lawful_basis"],
+        # The version of the purpose's wording this consent was given for (``purpose`` is that version).
+        "purposeVersion": values["purpose_version"],
+        "retentionDays": purpose["retention_days"],
     }

@@ -1,8 +1,10 @@
 """Revoke the grants that depended on something that just went away, in the caller's transaction.
 
-Withdrawn consent, an erased citizen, a retired purpose or agency: the grants built on them are
-revoked in the same transaction as the change, so the next read finds them revoked. (Every read
-re-checks the basis as well; the cascade makes the status say so.)
+Withdrawn consent, an erased citizen, a retired or narrowed purpose, a retired agency: the grants
+built on them are revoked in the same transaction as the change, so the next read finds them
+revoked. (Every read re-checks the basis as well; the cascade makes the status say so. A consent
+that expires, is narrowed or waits for renewal is not a cascade: it may come back, so the grant's
+status is derived from it when inspected, vault.grants.status.)
 """
 
 from __future__ import annotations
@@ -40,3 +42,12 @@ def revoke(
     else:
         raise ValueError("revoke needs one criterion")
     return int(conn.execute(query.values(status="revoked", status_reason=reason[:100])).rowcount or 0)
+
+
+def revoke_ids(conn: Connection, reason: str, ids: list[str]) -> int:
+    """Revoke the live grants among ``ids`` (chosen by the caller); returns how many."""
+    revoked = 0
+    for start in range(0, len(ids), 500):  # bounded IN lists
+        query = update(grants).where(grants.c.id.in_(ids[start : start + 500]), grants.c.status.in_(LIVE))
+        revoked += int(conn.execute(query.values(status="revoked", status_reason=reason[:100])).rowcount or 0)
+    return revoked

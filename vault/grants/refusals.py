@@ -19,9 +19,11 @@ def why_not(engine: Engine, grant_id: str, agency: str, now: datetime) -> VaultE
         row = conn.execute(select(grants).where(grants.c.id == grant_id, grants.c.agency == agency)).one_or_none()
         if row is None:
             return NotFound("no such grant")
-        if row.status == "active" and row.expires_at <= iso(now):
+        if row.status in ("active", "pending") and row.expires_at <= iso(now):
             conn.execute(
-                update(grants).where(grants.c.id == grant_id, grants.c.status == "active").values(status="expired")
+                update(grants)
+                .where(grants.c.id == grant_id, grants.c.status == row.status)
+                .values(status="expired", status_reason=None)
             )
             return Refused("grant-expired", "the grant has expired")
         if row.status == "active" and row.uses >= row.max_uses:

@@ -29,18 +29,21 @@ from vault.audit.log import Actor, AuditLog, Event, iso
 from vault.catalogue import Value
 from vault.consent.service import ConsentService
 from vault.errors import NotFound, Refused, ValidationFailed, VaultError
+from vault.grants import approval
+from vault.grants.approval import KEEP, Keep, PendingRequest
 from vault.grants.model import Grant, GrantRequest, grant_from_row
 from vault.grants.page_audit import audit_page
 from vault.grants.refusals import why_not
+from vault.grants.status import derive
 from vault.grants.tables import grant_citizens, grants
 from vault.models import agencies, citizens
 from vault.pii.intake import OWN_ENTITY, own_values, redact_outside
 from vault.profiles.service import ProfileService, reason_code
 from vault.purposes.service import Purpose, PurposeService
 
-__all__ = ["Grant", "GrantRequest", "GrantService"]
+__all__ = ["KEEP", "Grant", "GrantRequest", "GrantService", "PendingRequest"]
 
-TYP = "access-grant+jwt"
+TYP = approval.TYP
 
 # The statements of a grant read, compiled once and run on the driver's cursor (keys.sqlstore.Prepared).
 _SPEND = Prepared(
@@ -88,8 +91,13 @@ class GrantService:
         self.audit = audit
         self._clock = clock or (lambda: datetime.now(UTC))
 
-    def _categories(self, fields: Sequence[str]) -> list[str]:
+    def categories_of(self, fields: Sequence[str]) -> list[str]:
+        """The data categories of ``fields``."""
         return sorted({self.profiles.catalogue.fields[f].category for f in fields})
+
+    def now(self) -> datetime:
+        """The service's clock."""
+        return self._clock()
 
     def _refusal_audited(self, actor: Actor, event: Event, exc: VaultError) -> None:
         reason = exc.reason if isinstance(exc, Refused) else reason_code(exc)
@@ -137,7 +145,7 @@ class GrantService:
         purpose = self._check_request(actor, req)
         now = self._clock()
         ids = sorted(set(req.citizen_ids))
-        categories = self._categories(req.fields)
+        categories = self.categories_of(req.fields)
         grant_id = str(uuid.uuid4())
         with writing(self.engine) as conn:
             found = {
@@ -155,7 +163,7 @@ class GrantService:
             basis: dict[str, str | None] = dict.fromkeys(ids)
             status = "active"
             if purpose.lawful_basis == "consent":
-                basis = {c: self.consents.covering(conn, c, actor.agency, purpose.code, categories, now) for c in ids}
+                basis = {c: self.consents.covering(conn, c, actor.agency, purpose, categories, now) for c in ids}
                 lacking = [c for c, consent in basis.items() if consent is None]
                 if lacking and len(ids) > 1:
                     raise Refused("consent-required", f"{len(lacking)} of {len(ids)} citizens have not consented")
@@ -215,12 +223,19 @@ class GrantService:
 
     # -- inspect, revoke, approve ------------------------------------------------------------
     def get(self, agency: str, grant_id: str) -> Grant:
-        """A grant of ``agency``; another agency's grant is NotFound, exactly like an absent one."""
+        """A grant of ``agency``, its status as a read now would meet it (vault.grants.status);
+        another agency's grant is NotFound, exactly like an absent one."""
         with self.engine.connect() as conn:
             row = conn.execute(select(grants).where(grants.c.id == grant_id, grants.c.agency == agency)).one_or_none()
-        if row is None:
-            raise NotFound("no such grant")
-        return grant_from_row(row)
+            if row is None:
+                raise NotFound("no such grant")
+            return self._derived(conn, grant_from_row(row))
+
+    def _derived(self, conn: Connection, grant: Grant) -> Grant:
+        if grant.status not in ("active", "pending"):
+            return grant
+        version = self.purposes.get(grant.purpose, conn).version
+        return derive(conn, grant, self.categories_of(grant.fields), version, self._clock())
 
     def revoke(self, actor: Actor, grant_id: str) -> Grant:
         """Revoke one of the actor's agency's grants."""
@@ -254,54 +269,23 @@ class GrantService:
         if status is not None:
             query = query.where(grants.c.status == status)
         with self.engine.connect() as conn:
-            return [grant_from_row(r) for r in conn.execute(query)]
+            return [self._derived(conn, grant_from_row(r)) for r in conn.execute(query).all()]
 
-    def approve(self, actor: Actor, citizen_id: str, grant_id: str) -> Grant:
-        """The citizen approves a pending request: a consent for its purpose and categories, then the grant."""
-        with self.engine.connect() as conn:
-            row = conn.execute(
-                select(grants)
-                .join(grant_citizens, grant_citizens.c.grant_id == grants.c.id)
-                .where(grants.c.id == grant_id, grant_citizens.c.citizen_id == citizen_id)
-            ).one_or_none()
-        if row is None or row.status != "pending":
-            raise NotFound("no such pending request")
-        grant = grant_from_row(row)
-        consent = self.consents.give(
-            citizen_id, grant.agency, grant.purpose, self._categories(grant.fields), None, actor=actor
-        )
-        now = self._clock()
-        payload = {
-            "iss": "citizen-vault",
-            "jti": grant.id,
-            "agency": grant.agency,
-            "purpose": grant.purpose,
-            "lawful_basis": grant.lawful_basis,
-            "fields": grant.fields,
-            "citizens": [citizen_id],
-            "consent": consent.id,
-            "iat": int(now.timestamp()),
-            "exp": int(datetime.fromisoformat(grant.expires_at.replace("Z", "+00:00")).timestamp()),
-            "max_uses": grant.max_uses,
-            "case_ref": grant.case_ref,
-        }
-        with writing(self.engine) as conn:
-            changed = conn.execute(
-                update(grants)
-                .where(grants.c.id == grant_id, grants.c.status == "pending")
-                .values(status="active", status_reason=None, jws=self.signing.sign_jws(payload, TYP))
-            ).rowcount
-            if changed != 1:
-                raise NotFound("no such pending request")
-            conn.execute(
-                update(grant_citizens)
-                .where(grant_citizens.c.grant_id == grant_id, grant_citizens.c.citizen_id == citizen_id)
-                .values(consent_id=consent.id)
-            )
-            self.audit.append(
-                conn, actor, [Event("grants.approve", citizen_id=citizen_id, grant_id=grant_id, purpose=grant.purpose)]
-            )
-        return self.get(grant.agency, grant_id)
+    def requests_for(self, citizen_id: str) -> list[PendingRequest]:
+        """Requests waiting for this citizen, each with what approving would make of their consent."""
+        return approval.requests_for(self, citizen_id)
+
+    def approve(
+        self,
+        actor: Actor,
+        citizen_id: str,
+        grant_id: str,
+        expires_at: datetime | Keep | None = KEEP,
+        purpose_version: int | None = None,
+    ) -> Grant:
+        """The citizen approves a pending request: a new version of their consent, then the grant
+        (vault.grants.approval)."""
+        return approval.approve(self, actor, citizen_id, grant_id, expires_at, purpose_version)
 
     # -- read -------------------------------------------------------------------------------
     def read(
@@ -351,8 +335,12 @@ class GrantService:
         """The rest of a read, in the transaction that spent the use."""
         purpose = self.purposes.get(grant.purpose, conn)
         agency_status = _AGENCY_STATUS.scalar(conn, {"code": grant.agency})
-        if purpose.status != "active" or agency_status != "active" or grant.agency not in purpose.agencies:
-            raise Refused("basis-lapsed", "the purpose or agency was retired")
+        if purpose.status != "active":
+            raise Refused("purpose-retired", "the purpose was retired")
+        if agency_status != "active":
+            raise Refused("agency-retired", "the agency was retired")
+        if grant.agency not in purpose.agencies:
+            raise Refused("purpose-not-for-agency", "the purpose no longer lists this agency")
         fetch = limit if wait else min(limit, QUICK_PAGE)  # a quick read looks no further than it may read
         page = [r[0] for r in _PAGE.rows(conn, {"grant_id": grant.id, "after": after or "", "limit": fetch + 1})]
         if len(page) > fetch and fetch < limit:
@@ -360,10 +348,11 @@ class GrantService:
         more = len(page) > limit
         page = page[:limit]
         if grant.lawful_basis == "consent":
-            categories = self._categories(grant.fields)
+            categories = self.categories_of(grant.fields)
             for c in page:
-                if self.consents.covering(conn, c, grant.agency, grant.purpose, categories, now) is None:
-                    raise Refused("consent-withdrawn", "a citizen's consent no longer covers this grant")
+                _, lapsed = self.consents.check(conn, c, grant.agency, purpose, categories, now)
+                if lapsed is not None:
+                    raise Refused(lapsed, "a citizen's consent no longer covers this grant")
         free_text = [f for f in grant.fields if self.profiles.catalogue.fields[f].free_text]
         # A note may hold data of categories this purpose may not use: it is redacted of those. The
         # citizen's own identifying values are decrypted for that scan only, and never returned.

@@ -5,7 +5,7 @@ default lifetime (90 days) from the time of the upgrade, so that operators have 
 them instead of every client failing at once. A NULL expiry is treated as expired by the code.
 
 Revision ID: v0008
-Revises: v0006
+Revises: v0007
 """
 
 from datetime import UTC, datetime, timedelta
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "v0008"
-down_revision = "v0006"
+down_revision = "v0007"
 
 UPGRADE_LIFETIME = timedelta(days=90)
 COLUMNS = ("created_by", "secret_set_by", "approved_by")

@@ -1,0 +1,197 @@
+"""Consent versions (issue 19, findings 1 and 15): approving a request adds exactly what the citizen
+approved to the consent they hold, one chain of versions per agency and purpose; purposes are
+versioned and a material change asks the citizen again; refusals and a grant's reported status say
+what happened to its basis. Every person here is invented."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from jose import jws
+
+from tests.support.grants_helpers import BENEFITS, Clock, citizen_actor, citizen_fields, install_clock
+from vault.demo_registry import seed_purposes, seed_registry
+from vault.errors import Conflict, Refused
+from vault.grants.service import GrantRequest
+from vault.registry import OPERATOR
+from vault.runtime import Vault, init_vault
+from vault.settings import Settings
+
+PURPOSE = "benefit-eligibility"
+AGENCY = "benefits-office"
+
+
+@dataclass
+class Setting:
+    vault: Vault
+    clock: Clock
+    citizen: str
+
+    def give(self, categories: list[str] | None, expires_in: timedelta | None = None) -> str:
+        expires_at = self.clock.now + expires_in if expires_in else None
+        actor = citizen_actor(self.citizen)
+        return self.vault.consents.give(self.citizen, AGENCY, PURPOSE, categories, expires_at, actor=actor).id
+
+    def ask(self, fields: list[str], max_uses: int = 5) -> str:
+        """A single-citizen request: the grant's id, active or pending."""
+        req = GrantRequest([self.citizen], PURPOSE, fields, 86_400 * 3, max_uses)
+        try:
+            return self.vault.grants.request(BENEFITS, req).id
+        except Refused as exc:
+            assert exc.reason == "consent-required"
+            return exc.details["grant_id"]
+
+    def refusal(self, grant_id: str) -> str:
+        with pytest.raises(Refused) as refused:
+            self.vault.grants.read(BENEFITS, grant_id)
+        return refused.value.reason
+
+    def receipts(self, consent_id: str) -> list[dict[str, object]]:
+        rows = self.vault.consents.receipts(self.citizen, consent_id)
+        return [json.loads(jws.get_unverified_claims(r["receipt"])) | {"row": r} for r in rows]
+
+
+@pytest.fixture
+def setting(tmp_path: Path) -> Iterator[Setting]:
+    vault = init_vault(Settings(data_dir=tmp_path / "data", keyring_scrypt_n=2**10))
+    seed_registry(vault.registry)
+    seed_purposes(vault.purposes)
+    citizen = str(vault.profiles.create(citizen_fields(1), "civil-registry"))
+    clock = Clock(datetime.now(UTC).replace(microsecond=0))
+    install_clock(vault, clock)
+    try:
+        yield Setting(vault, clock, citizen)
+    finally:
+        vault.close()
+
+
+def test_approving_a_request_adds_its_categories_and_keeps_the_consents_expiry(setting: Setting) -> None:
+    s = setting
+    consent_id = s.give(["identity"], timedelta(days=1))
+    expiry = s.vault.consents.get(s.citizen, consent_id).expires_at
+    grant_id = s.ask(["income"])
+    s.vault.grants.approve(citizen_actor(s.citizen), s.citizen, grant_id)
+    consent = s.vault.consents.get(s.citizen, consent_id)
+    assert (consent.categories, consent.expires_at, consent.version) == (["financial", "identity"], expiry, 2)
+    receipts = s.receipts(consent_id)
+    assert [r["consentVersion"] for r in receipts] == [1, 2]
+    assert [r["services"][0]["purposes"][0]["piiCategory"] for r in receipts] == [  # type: ignore[index]
+        ["identity"],
+        ["financial", "identity"],
+    ]
+    assert s.vault.grants.read(BENEFITS, grant_id)[1][0][1] == {"income": 31_000}
+
+
+def test_a_pending_request_shows_what_approving_would_make_of_the_consent(setting: Setting) -> None:
+    s = setting
+    consent_id = s.give(["identity"], timedelta(days=1))
+    expiry = s.vault.consents.get(s.citizen, consent_id).expires_at
+    grant_id = s.ask(["income"])
+    [pending] = s.vault.grants.requests_for(s.citizen)
+    preview = pending.consent
+    assert pending.grant.id == grant_id
+    assert (preview.consent_id, preview.held_categories, preview.added_categories) == (
+        consent_id,
+        ["identity"],
+        ["financial"],
+    )
+    assert (preview.categories, preview.expires_at, preview.purpose_version) == (["financial", "identity"], expiry, 1)
+
+
+def test_the_citizen_chooses_the_expiry_when_approving(setting: Setting) -> None:
+    s = setting
+    consent_id = s.give(["identity"], timedelta(days=1))
+    grant_id = s.ask(["income"])
+    chosen = s.clock.now + timedelta(days=30)
+    s.vault.grants.approve(citizen_actor(s.citizen), s.citizen, grant_id, expires_at=chosen)
+    consent = s.vault.consents.get(s.citizen, consent_id)
+    assert consent.expires_at is not None
+    assert datetime.fromisoformat(consent.expires_at.replace("Z", "+00:00")) == chosen
+
+
+def test_approving_after_a_withdrawal_is_a_new_version_of_the_same_consent(setting: Setting) -> None:
+    s = setting
+    consent_id = s.give(["identity", "contact"])
+    s.vault.consents.withdraw(s.citizen, consent_id, actor=citizen_actor(s.citizen))
+    grant_id = s.ask(["income"])
+    s.vault.grants.approve(citizen_actor(s.citizen), s.citizen, grant_id)
+    [consent] = s.vault.consents.find(citizen_id=s.citizen)
+    assert (consent.id, consent.version, consent.status, consent.categories) == (
+        consent_id,
+        3,
+        "active",
+        ["financial"],
+    )
+    assert [r["consentStatus"] for r in s.receipts(consent_id)] == ["ACTIVE", "WITHDRAWN", "ACTIVE"]
+
+
+def test_a_material_purpose_change_needs_the_citizens_renewal_before_reads(setting: Setting) -> None:
+    s = setting
+    consent_id = s.give(None)
+    grant_id = s.ask(["income"])
+    assert s.vault.grants.read(BENEFITS, grant_id)[1][0][1] == {"income": 31_000}
+
+    changed = s.vault.purposes.update(PURPOSE, actor=OPERATOR, description="Assess eligibility and pay benefits")
+    assert changed.version == 2
+    assert s.refusal(grant_id) == "consent-purpose-changed"
+    shown = s.vault.grants.get(AGENCY, grant_id)
+    assert (shown.status, shown.status_reason) == ("suspended", "consent-purpose-changed")
+    [consent] = s.vault.consents.find(citizen_id=s.citizen)
+    assert (consent.status, consent.purpose_version) == ("renewal-required", 1)
+
+    renewed = s.vault.consents.renew(s.citizen, consent_id, actor=citizen_actor(s.citizen))
+    assert (renewed.status, renewed.purpose_version, renewed.version) == ("active", 2, 2)
+    assert s.vault.grants.get(AGENCY, grant_id).status == "active"
+    assert s.vault.grants.read(BENEFITS, grant_id)[1][0][1] == {"income": 31_000}
+    receipts = s.receipts(consent_id)
+    assert [r["purposeVersion"] for r in receipts] == [1, 2]
+    assert [r["services"][0]["purposes"][0]["purpose"] for r in receipts][1] == (  # type: ignore[index]
+        "Assess eligibility and pay benefits"
+    )
+    with pytest.raises(Conflict):
+        s.vault.consents.renew(s.citizen, consent_id, actor=citizen_actor(s.citizen))
+
+
+def test_a_change_to_the_agencies_alone_is_not_material(setting: Setting) -> None:
+    s = setting
+    s.give(None)
+    grant_id = s.ask(["income"])
+    changed = s.vault.purposes.update(PURPOSE, actor=OPERATOR, agencies=[AGENCY, "city-clinic"])
+    assert (changed.version, changed.agencies) == (1, ["benefits-office", "city-clinic"])
+    assert s.vault.grants.read(BENEFITS, grant_id)[1][0][1] == {"income": 31_000}
+
+
+def test_an_expired_consent_is_refused_as_expired_and_its_grant_says_so(setting: Setting) -> None:
+    s = setting
+    s.give(None, timedelta(minutes=30))
+    grant_id = s.ask(["income"])
+    s.clock.now += timedelta(hours=1)
+    shown = s.vault.grants.get(AGENCY, grant_id)
+    assert (shown.status, shown.status_reason) == ("suspended", "consent-expired")
+    assert s.refusal(grant_id) == "consent-expired"
+
+
+def test_a_narrowed_consent_is_refused_as_narrowed_and_its_grant_says_so(setting: Setting) -> None:
+    s = setting
+    s.give(None)
+    grant_id = s.ask(["income"])
+    s.give(["identity"])
+    shown = s.vault.grants.get(AGENCY, grant_id)
+    assert (shown.status, shown.status_reason) == ("suspended", "consent-narrowed")
+    assert s.refusal(grant_id) == "consent-narrowed"
+
+
+def test_an_expired_or_spent_grant_reports_it_before_any_read(setting: Setting) -> None:
+    s = setting
+    s.give(None)
+    spent = s.ask(["income"], max_uses=1)
+    s.vault.grants.read(BENEFITS, spent)
+    assert s.vault.grants.get(AGENCY, spent).status == "exhausted"
+    lapsing = s.ask(["income"])
+    s.clock.now += timedelta(days=4)
+    assert s.vault.grants.get(AGENCY, lapsing).status == "expired"
