@@ -296,7 +296,7 @@ class SignedBundle(Strict):
 
 # -- PII detection (issue #6) ------------------------------------------------------------------------
 class PiiScanRequest(Strict):
-    """Free text to scan (at most 100,000 characters; never stored or logged)."""
+    """Free text to scan (at most 20,000 characters, 413 above: api/routes/pii.py; never stored or logged)."""
 
     text: str
     redact: bool = False

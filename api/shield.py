@@ -18,6 +18,8 @@ from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.errors import problem_document
+
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
@@ -96,15 +98,10 @@ class TrustedHosts:
             await self.app(scope, receive, send)
             return
         request_id = (scope.get("state") or {}).get("request_id")
-        body = json.dumps(
-            {
-                "type": "https://citizen-vault.example/problems/unknown-host",
-                "title": "Unknown host",
-                "status": 400,
-                "detail": "the Host header does not name this service",
-                "request_id": request_id,
-            }
-        ).encode()
+        document = problem_document(
+            400, "unknown-host", "Unknown host", "the Host header does not name this service", scope["path"], request_id
+        )
+        body = json.dumps(document).encode()
         headers = [(b"content-type", b"application/problem+json"), (b"content-length", str(len(body)).encode())]
         await send({"type": "http.response.start", "status": 400, "headers": headers})
         await send({"type": "http.response.body", "body": body})

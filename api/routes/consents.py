@@ -36,8 +36,6 @@ def give_consent(
     body: ConsentCreate, request: Request, who: Principal = require("me-consents", "create")
 ) -> ConsentPublic:
     """Consent to an agency using categories of your data for a purpose (optionally until a date)."""
-    if body.expires_at is not None and body.expires_at.tzinfo is None:
-        raise ApiProblem(422, "invalid-request", "The request is not valid", "expires_at: give a time zone (…Z)")
     consent = request.app.state.vault.consents.give(
         citizen_of(who), body.agency, body.purpose, body.categories, body.expires_at, actor=actor(request, who)
     )

@@ -88,7 +88,9 @@ def create_client(body: ClientCreate, request: Request, who: Principal = require
 
 
 @router.post("/v1/clients/{client_id}/approve", response_model=ClientPublic)
-def approve_client(client_id: str, request: Request, who: Principal = require("clients", "approve")) -> ClientPublic:
+def approve_client(
+    client_id: ClientId, request: Request, who: Principal = require("clients", "approve")
+) -> ClientPublic:
     """Approve a pending client (its agency's admins or the vault's; never the one who created or re-keyed it)."""
     registry = request.app.state.vault.registry
     _scope(request, who, "clients", "approve", registry.client(client_id).agency)
@@ -96,7 +98,9 @@ def approve_client(client_id: str, request: Request, who: Principal = require("c
 
 
 @router.post("/v1/clients/{client_id}/secret", status_code=201, response_model=ClientCreated)
-def rotate_secret(client_id: str, request: Request, who: Principal = require("clients", "rotate")) -> ClientCreated:
+def rotate_secret(
+    client_id: ClientId, request: Request, who: Principal = require("clients", "rotate")
+) -> ClientCreated:
     """A new secret, in this response only; the old one stops now and the client waits for approval again."""
     registry = request.app.state.vault.registry
     _scope(request, who, "clients", "rotate", registry.client(client_id).agency)

@@ -131,7 +131,11 @@ class Guard:
         if principal.role == "agency-app":
             why = self.registry.client_refusal(principal.subject)  # revoked, waiting for approval, or secret expired
             if why is not None:
-                raise unauthorized(why)
+                refusal = unauthorized(why)
+                # Known caller: the route and api/express.py (which hands this refusal to the route)
+                # both charge it to the client's rate and audit it under the client.
+                refusal.principal = principal
+                raise refusal
         elif principal.role != "citizen" and not self.registry.holds(
             principal.subject, principal.agency, principal.role
         ):

@@ -84,8 +84,15 @@ def test_the_requester_cannot_approve_their_own_request_under_another_role(world
     dual_officer = w.token("dual@benefits-office", "compliance-officer", "benefits-office")
     created = _request(w, [seq], dual_caseworker)
     assert created.status_code == 201, created.text
-    problem(_decide(w, created.json()["id"], dual_officer), 403, "approver-is-requester")
+    refused = _decide(w, created.json()["id"], dual_officer)
+    problem(refused, 403, "approver-is-requester")
     assert seq in _seen(w, odile)
+    # Audited and flagged like the registry's separation-of-duties refusals.
+    [event] = [e for e in w.events() if e["request_id"] == refused.headers["x-request-id"]]
+    assert (event["outcome"], event["actor"]) == ("denied", "dual@benefits-office")
+    assert event["reason"].startswith("approver-is-requester:") and event["citizen_id"] is None
+    flags = w.client.get("/v1/audit/flags", headers=w.compliance).json()
+    assert [f for f in flags if f["rule"] == "duty-refused" and f["actor"] == "dual@benefits-office"]
     # The agency's other compliance officer may.
     agency_officer = w.token("compliance@benefits-office", "compliance-officer", "benefits-office")
     assert _decide(w, created.json()["id"], agency_officer).status_code == 200

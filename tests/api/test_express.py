@@ -309,3 +309,18 @@ def test_the_lane_is_not_installed_when_switched_off(world: World, route_calls: 
     grant = w.granted(w.tax, citizen_id=w.citizen(ODILE), purpose="tax-assessment", fields=["income"])
     assert plain(w).get(f"/v1/grants/{grant['id']}/data", headers=w.tax).status_code == 200
     assert route_calls == [grant["id"]]
+
+
+def test_a_revoked_clients_read_is_refused_charged_and_attributed_as_by_the_route(
+    world: World, route_calls: list[str]
+) -> None:
+    """A client whose token outlives its revocation: the lane hands the read over, and the route's
+    401 is charged to the client's rate and audited under the client, as with the lane off."""
+    w = world
+    app = w.app("tax-office")
+    grant = w.granted(app, citizen_id=w.citizen(ODILE), purpose="tax-assessment", fields=["income"])
+    w.vault.registry.revoke_client(w.apps["tax-office"].client_id)
+    for client in (express(w, rate_limit_per_minute=2), plain(w, rate_limit_per_minute=2)):
+        answers = [client.get(f"/v1/grants/{grant['id']}/data", headers=app) for _ in range(3)]
+        assert [a.status_code for a in answers] == [401, 401, 429]
+        assert [e["actor"] for e in events_of(w, answers[0])] == [w.apps["tax-office"].client_id]

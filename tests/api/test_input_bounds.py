@@ -109,3 +109,40 @@ def test_unknown_member_names_are_never_echoed(world: World) -> None:
     problem(unknown_grant_field, 422)
     for response in (unknown_member, unknown_field, bad_value, unknown_grant_field):
         assert "script" not in response.text, response.text
+
+
+def _bounded(schema: dict[str, Any], components: dict[str, Any]) -> bool:
+    """Whether a parameter's schema limits its value (length, range, pattern, enumeration or format)."""
+    if "$ref" in schema:
+        schema = components[schema["$ref"].rsplit("/", 1)[-1]]
+    if "anyOf" in schema:
+        return all(_bounded(s, components) for s in schema["anyOf"] if s.get("type") != "null")
+    kind = schema.get("type")
+    if "enum" in schema or "const" in schema or kind == "boolean":
+        return True
+    if kind == "string":
+        return "maxLength" in schema or "pattern" in schema or schema.get("format") in ("uuid", "date-time")
+    if kind == "integer":
+        return "minimum" in schema and "maximum" in schema
+    return False
+
+
+def test_every_path_and_query_parameter_is_bounded_in_the_schema(world: World) -> None:
+    """The class of finding 2: a parameter without limits reaches the vault as whatever was sent."""
+    document = world.client.get("/openapi.json").json()
+    components = document["components"]["schemas"]
+    unbounded = [
+        f"{method.upper()} {path} {parameter['name']}"
+        for path, operations in document["paths"].items()
+        for method, operation in operations.items()
+        for parameter in operation.get("parameters", [])
+        if not _bounded(parameter["schema"], components)
+    ]
+    assert unbounded == []
+
+
+def test_a_client_id_path_parameter_is_bounded_on_every_client_route(world: World) -> None:
+    w = world
+    for method, suffix in (("POST", "/approve"), ("POST", "/secret"), ("DELETE", "")):
+        for client_id in ("c" * 129, "cli%07x"):
+            problem(w.client.request(method, f"/v1/clients/{client_id}{suffix}", headers=w.admin), 422)

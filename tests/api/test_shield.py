@@ -72,6 +72,7 @@ def test_a_request_for_another_host_is_refused_before_routing(world: World) -> N
     assert answer.headers["content-type"] == "application/problem+json"
     body = answer.json()
     assert body["status"] == 400 and body["type"].endswith("/unknown-host")
+    assert body["instance"] == "/v1/agencies/", "the members of every other problem answer (finding 10)"
     assert body["request_id"] == answer.headers["x-request-id"]
     assert answer.headers["cache-control"] == "no-store"
     assert "evil.example" not in answer.text

@@ -5,16 +5,21 @@ what happened to its basis. Every person here is invented."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from threading import Barrier, BrokenBarrierError
 
 import pytest
 from jose import jws
 
+from tests.support.audit_helpers import backend_settings
 from tests.support.grants_helpers import BENEFITS, Clock, citizen_actor, citizen_fields, install_clock
+from vault.consent.service import ConsentService
 from vault.demo_registry import seed_purposes, seed_registry
 from vault.errors import Conflict, Refused
 from vault.grants.service import GrantRequest
@@ -195,3 +200,38 @@ def test_an_expired_or_spent_grant_reports_it_before_any_read(setting: Setting) 
     lapsing = s.ask(["income"])
     s.clock.now += timedelta(days=4)
     assert s.vault.grants.get(AGENCY, lapsing).status == "expired"
+
+
+@pytest.mark.postgres
+def test_two_first_consents_given_at_once_make_one_consent_with_two_versions(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL two transactions that both find no consent yet must not both start a chain
+    (a second active consent would survive the withdrawal of the first)."""
+    vault = init_vault(backend_settings(request, tmp_path / "data", "postgresql"))
+    try:
+        seed_registry(vault.registry)
+        seed_purposes(vault.purposes)
+        citizen = str(vault.profiles.create(citizen_fields(1), "civil-registry"))
+        both_looked = Barrier(2, timeout=3)  # a serialised second giver never arrives: the first goes on alone
+        original = ConsentService._current
+
+        def looked(self: ConsentService, *args: object) -> object:
+            found = original(self, *args)  # type: ignore[arg-type]
+            with contextlib.suppress(BrokenBarrierError):
+                both_looked.wait()
+            return found
+
+        monkeypatch.setattr(ConsentService, "_current", looked)
+
+        def give(categories: list[str]) -> str:
+            actor = citizen_actor(citizen)
+            return vault.consents.give(citizen, AGENCY, PURPOSE, categories, None, actor=actor).id
+
+        with ThreadPoolExecutor(2) as pool:
+            ids = set(pool.map(give, [["identity"], ["financial"]]))
+        consents = vault.consents.find(citizen_id=citizen)
+        assert len(ids) == 1 and len(consents) == 1, [(c.id, c.version) for c in consents]
+        assert consents[0].version == 2
+    finally:
+        vault.close()

@@ -199,7 +199,25 @@ def decide(
     now: datetime | None = None,
 ) -> Deferral:
     """Approve or reject a pending request as a compliance officer of ``scope`` (None: every agency)."""
-    now = now or datetime.now(UTC)
+    try:
+        return _decide(audit, approver, deferral_id, approve, scope, bases, now or datetime.now(UTC))
+    except Refused as refused:
+        # Like the registry's separation-of-duties refusals: audited in a transaction of its own
+        # (the decision's rolled back) and shown in the compliance flags (duty-refused).
+        what = f"{refused.reason}: deferral {deferral_id}"
+        audit.record(approver, Event("audit.defer", outcome="denied", reason=what[:300]))
+        raise
+
+
+def _decide(
+    audit: AuditLog,
+    approver: Actor,
+    deferral_id: str,
+    approve: bool,
+    scope: str | None,
+    bases: dict[str, Basis],
+    now: datetime,
+) -> Deferral:
     with audit.transaction() as conn:
         found = conn.execute(select(audit_deferral_requests).where(_requests.id == deferral_id)).one_or_none()
         # Another agency's request looks exactly like an absent one.

@@ -331,9 +331,9 @@ REGISTRY_RULES = {
     "client-secret-rotated": (("clients.rotate",), "allowed", ("%",)),
     "sensitive-role-assigned": (("role-assignments.create",), "allowed", ("admin for %", "compliance-officer for %")),
     "duty-refused": (
-        ("clients.approve", "role-assignments.create", "role-assignments.delete"),
+        ("clients.approve", "role-assignments.create", "role-assignments.delete", "audit.defer"),
         "denied",
-        ("own-client:%", "self-assignment:%", "operator-only-role:%", "duty-conflict:%"),
+        ("own-client:%", "self-assignment:%", "operator-only-role:%", "duty-conflict:%", "approver-is-requester:%"),
     ),
 }
 

@@ -131,6 +131,10 @@ class ConsentService:
         """A new active version (for the purpose's current version) of the citizen's consent for
         this agency and purpose, in ``conn``'s transaction, with its receipt and audit event; the
         caller has checked the values. Returns the consent's id."""
+        # One chain per citizen, agency and purpose: on PostgreSQL two transactions that both found
+        # no consent would each start one, so the citizen's row is locked first (SQLite: the write
+        # lock serialises writers already, and FOR UPDATE is not rendered).
+        conn.execute(select(citizens.c.id).where(citizens.c.id == uuid.UUID(citizen_id)).with_for_update())
         current = self._current(conn, citizen_id, agency, purpose.code)
         expiry = iso(expires_at) if isinstance(expires_at, datetime) else expires_at
         values = {
