@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from threading import Barrier, BrokenBarrierError
+from threading import Barrier, BrokenBarrierError, Event, local
 
 import pytest
 from jose import jws
@@ -233,5 +233,76 @@ def test_two_first_consents_given_at_once_make_one_consent_with_two_versions(
         consents = vault.consents.find(citizen_id=citizen)
         assert len(ids) == 1 and len(consents) == 1, [(c.id, c.version) for c in consents]
         assert consents[0].version == 2
+    finally:
+        vault.close()
+
+
+def test_a_citizens_own_view_of_a_shared_grant_shows_their_own_consent_only(setting: Setting) -> None:
+    """Another citizen narrowing their consent suspends the grant for them, not in this citizen's
+    export: a co-citizen's consent is theirs (and checking it for every citizen of a bulk grant
+    would cost one consent per citizen on each export)."""
+    s = setting
+    other = str(s.vault.profiles.create(citizen_fields(2), "civil-registry"))
+    for who in (s.citizen, other):
+        s.vault.consents.give(who, AGENCY, PURPOSE, None, None, actor=citizen_actor(who))
+    shared = s.vault.grants.request(BENEFITS, GrantRequest([s.citizen, other], PURPOSE, ["income"], 86_400, 5)).id
+    s.vault.consents.give(other, AGENCY, PURPOSE, ["identity"], None, actor=citizen_actor(other))
+    assert s.vault.grants.get(AGENCY, shared).status == "suspended"  # the agency: a read would be refused
+    [mine] = [g for g in s.vault.grants.about(s.citizen) if g.id == shared]
+    [theirs] = [g for g in s.vault.grants.about(other) if g.id == shared]
+    assert (mine.status, mine.status_reason) == ("active", None)
+    assert (theirs.status, theirs.status_reason) == ("suspended", "consent-narrowed")
+
+
+@pytest.mark.postgres
+def test_concurrent_purpose_changes_never_undo_each_other(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A change of agencies alone keeps the purpose's version; a concurrent material change built
+    from the row read before it must not put the old agencies back (PostgreSQL)."""
+    from vault.purposes.service import PurposeService  # noqa: PLC0415 - only this test patches it
+
+    vault = init_vault(backend_settings(request, tmp_path / "data", "postgresql"))
+    try:
+        seed_registry(vault.registry)
+        seed_purposes(vault.purposes)
+        before = vault.purposes.get(PURPOSE)
+        both_read = Barrier(2, timeout=3)  # a serialised second change never arrives: the first goes on alone
+        agencies_done = Event()
+        kind_of = local()
+        original = PurposeService.get
+
+        def read(self: PurposeService, *args: object) -> object:
+            found = original(self, *args)  # type: ignore[arg-type]
+            if len(args) > 1:  # inside update's transaction
+                with contextlib.suppress(BrokenBarrierError):
+                    both_read.wait()
+                if kind_of.kind == "wording":  # the bad order: the change of agencies commits first
+                    agencies_done.wait(timeout=3)
+            return found
+
+        monkeypatch.setattr(PurposeService, "get", read)
+        wording = before.description + " (reworded)"
+        agencies = sorted({*before.agencies, "tax-office"})
+
+        def change(kind: str) -> str:
+            kind_of.kind = kind
+            members: dict[str, object] = {"description": wording} if kind == "wording" else {"agencies": agencies}
+            try:
+                vault.purposes.update(PURPOSE, actor=OPERATOR, **members)  # type: ignore[arg-type]
+            except Conflict:
+                return "conflict"
+            finally:
+                if kind == "agencies":
+                    agencies_done.set()
+            return kind
+
+        with ThreadPoolExecutor(2) as pool:
+            done = set(pool.map(change, ["wording", "agencies"]))
+        after = vault.purposes.get(PURPOSE)
+        if "wording" in done:
+            assert after.description == wording
+        if "agencies" in done:
+            assert after.agencies == agencies, "a change that succeeded was undone"
     finally:
         vault.close()

@@ -231,11 +231,11 @@ class GrantService:
                 raise NotFound("no such grant")
             return self._derived(conn, grant_from_row(row))
 
-    def _derived(self, conn: Connection, grant: Grant) -> Grant:
+    def _derived(self, conn: Connection, grant: Grant, citizen_id: str | None = None) -> Grant:
         if grant.status not in ("active", "pending"):
             return grant
         version = self.purposes.get(grant.purpose, conn).version
-        return derive(conn, grant, self.categories_of(grant.fields), version, self._clock())
+        return derive(conn, grant, self.categories_of(grant.fields), version, self._clock(), citizen_id)
 
     def revoke(self, actor: Actor, grant_id: str) -> Grant:
         """Revoke one of the actor's agency's grants."""
@@ -259,7 +259,8 @@ class GrantService:
         return self.about(citizen_id, status="pending")
 
     def about(self, citizen_id: str, status: str | None = None) -> list[Grant]:
-        """Every grant naming this citizen (for their export), or those with ``status``."""
+        """Every grant naming this citizen (for their export), or those with ``status``; each one's
+        status as it stands for this citizen (their own consent, not their co-citizens')."""
         query = (
             select(grants)
             .join(grant_citizens, grant_citizens.c.grant_id == grants.c.id)
@@ -269,7 +270,7 @@ class GrantService:
         if status is not None:
             query = query.where(grants.c.status == status)
         with self.engine.connect() as conn:
-            return [self._derived(conn, grant_from_row(r)) for r in conn.execute(query).all()]
+            return [self._derived(conn, grant_from_row(r), citizen_id) for r in conn.execute(query).all()]
 
     def requests_for(self, citizen_id: str) -> list[PendingRequest]:
         """Requests waiting for this citizen, each with what approving would make of their consent."""

@@ -28,8 +28,17 @@ from vault.grants.tables import grant_citizens
 SUSPENDED = "suspended"
 
 
-def derive(conn: Connection, grant: Grant, categories: Sequence[str], purpose_version: int, now: datetime) -> Grant:
-    """``grant`` with the status a read at ``now`` would meet (see the module docstring)."""
+def derive(
+    conn: Connection,
+    grant: Grant,
+    categories: Sequence[str],
+    purpose_version: int,
+    now: datetime,
+    citizen_id: str | None = None,
+) -> Grant:
+    """``grant`` with the status a read at ``now`` would meet (see the module docstring). With
+    ``citizen_id`` (a citizen's own view), only that citizen's consent counts: another citizen's
+    lapsed consent on a shared grant is theirs, not to be shown to a co-citizen."""
     if grant.status not in ("active", "pending"):
         return grant
     stamp = iso(now)
@@ -41,13 +50,24 @@ def derive(conn: Connection, grant: Grant, categories: Sequence[str], purpose_ve
         return replace(grant, status="exhausted")
     if grant.lawful_basis != "consent":
         return grant
-    reason = lapse(conn, grant, categories, purpose_version, stamp)
+    reason = lapse(conn, grant, categories, purpose_version, stamp, citizen_id)
     return replace(grant, status=SUSPENDED, status_reason=reason) if reason else grant
 
 
-def lapse(conn: Connection, grant: Grant, categories: Sequence[str], purpose_version: int, stamp: str) -> str | None:
-    """The refusal reason of the first of the grant's citizens (in reading order) whose consent no
-    longer covers it; None when every one's does. One query for all its citizens."""
+def lapse(
+    conn: Connection,
+    grant: Grant,
+    categories: Sequence[str],
+    purpose_version: int,
+    stamp: str,
+    citizen_id: str | None = None,
+) -> str | None:
+    """The refusal reason of the first of the grant's citizens (in reading order; only
+    ``citizen_id`` when given) whose consent no longer covers it; None when every one's does. One
+    query for all its citizens."""
+    which = grant_citizens.c.grant_id == grant.id
+    if citizen_id is not None:
+        which = and_(which, grant_citizens.c.citizen_id == citizen_id)
     rows = conn.execute(
         select(
             grant_citizens.c.citizen_id,
@@ -67,7 +87,7 @@ def lapse(conn: Connection, grant: Grant, categories: Sequence[str], purpose_ver
                 ),
             )
         )
-        .where(grant_citizens.c.grant_id == grant.id)
+        .where(which)
         .order_by(grant_citizens.c.citizen_id, consents.c.updated_at)
     )
     for _, group in groupby(rows, key=lambda r: r.citizen_id):

@@ -210,6 +210,10 @@ class PurposeService:
         for the old one need the citizen's renewal; live grants that fall outside the changed
         purpose (fields outside its categories, an agency no longer listed) are revoked."""
         with writing(self.engine) as conn:
+            # Lock the row before reading it (PostgreSQL; SQLite's write lock is held already): a
+            # change that is not material keeps the version, so the version check alone would let a
+            # concurrent material change, built from the row read before, undo it.
+            conn.execute(select(purposes.c.code).where(purposes.c.code == code).with_for_update())
             old = self.get(code, conn)
             if old.status != "active":
                 raise Conflict("purpose", "retired")
