@@ -102,6 +102,7 @@ class TrustedHosts:
                 "title": "Unknown host",
                 "status": 400,
                 "detail": "the Host header does not name this service",
+                "instance": str(scope.get("path", ""))[:200],  # as every problem document (api/errors.py)
                 "request_id": request_id,
             }
         ).encode()
