@@ -4,7 +4,8 @@ really sends: an RFC 9457 ``application/problem+json`` document (issue 19, findi
 FastAPI documents only a 422 with its own ``HTTPValidationError`` shape, which no answer of this
 service has (api/errors.py turns every error into a problem document). Here each operation gets:
 
-* always: 400 (path not canonical), 413 (body too large), 500 (unexpected, logged), and the statuses
+* always: 400 (path not canonical; the server's own parse error), 408 and 431 (request line and
+  headers too slow or too large: api/server.py), 413 (body too large), 500 (unexpected, logged), and the statuses
   the domain errors map to (api/errors.py ``DOMAIN``: 403, 404, 409, 410, 422, 503);
 * with a bearer token (``require``): 401, 403, 429 (rate limit);
 * with parameters or a body: 422; with a body: 400 (not JSON, not UTF-8, too deep, number too long)
@@ -45,7 +46,7 @@ PROBLEM_SCHEMA: dict[str, Any] = {
     },
     "additionalProperties": True,
 }
-_ALWAYS = {400, 413, 500} | {status for _, status, _, _ in DOMAIN}
+_ALWAYS = {400, 408, 413, 431, 500} | {status for _, status, _, _ in DOMAIN}
 _PROTECTED = {401, 403, 429}
 _WITH_BODY = {400, 413, 415, 422}
 _FASTAPI_ONLY = ("HTTPValidationError", "ValidationError")

@@ -21,6 +21,7 @@ import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from api import logconfig
+from api.errors import problem_document
 from api.settings import AppSettings
 from api.shield import SECURITY_HEADERS
 
@@ -38,15 +39,8 @@ def problem_bytes(status: int) -> bytes:
     """A complete HTTP/1.1 response carrying a problem document; the connection is closed after it."""
     slug, title, detail = _REFUSALS[status]
     request_id = uuid.uuid4().hex
-    body = json.dumps(
-        {
-            "type": f"https://citizen-vault.example/problems/{slug}",
-            "title": title,
-            "status": status,
-            "detail": detail,
-            "request_id": request_id,
-        }
-    ).encode()
+    # The path is not known (or not to be trusted) when the request could not be parsed: instance "".
+    body = json.dumps(problem_document(status, slug, title, detail, "", request_id)).encode()
     reason = {400: b"Bad Request", 408: b"Request Timeout", 431: b"Request Header Fields Too Large"}[status]
     headers = [
         (b"content-type", b"application/problem+json"),
@@ -98,14 +92,21 @@ class BoundedHttpProtocol(HttpToolsProtocol):
 
     def data_received(self, data: bytes) -> None:
         """Feed the parser, counting header bytes first: an unfinished header never grows past the cap."""
-        if self._refusal is not None:
-            return
-        if self._reading_headers:
-            self._header_bytes += len(data)
-            if self._header_bytes > self.max_header_bytes:
+        # While headers are read, feed at most what the cap still allows: one read often holds the
+        # headers and the start of the body (a proxy writes both at once), and body bytes must not
+        # count as header bytes, or a body over the cap would be refused as 431.
+        while data and self._reading_headers:
+            if self._refusal is not None:
+                return
+            room = self.max_header_bytes - self._header_bytes
+            if room <= 0:
                 self._refuse(431)
                 return
-        super().data_received(data)
+            head, data = data[:room], data[room:]
+            self._header_bytes += len(head)
+            super().data_received(head)
+        if data and self._refusal is None:
+            super().data_received(data)
 
     def send_400_response(self, msg: str) -> None:
         """uvicorn's answer to an unparseable request (or one stopped by a limit), as a problem document."""

@@ -35,7 +35,7 @@ def assert_server_problem(raw: bytes, status: int) -> dict[str, object]:
     assert headers["cache-control"] == "no-store"
     assert headers["x-request-id"] == body["request_id"]
     assert body["status"] == status
-    assert {"type", "title", "detail"} <= set(body)
+    assert {"type", "title", "detail", "instance"} <= set(body)  # every member the OpenAPI Problem schema requires
     assert body["type"].startswith("https://citizen-vault.example/problems/")
     return body  # type: ignore[no-any-return]
 
