@@ -6,7 +6,9 @@ Whoever mints credentials or gives roles must not be able to use them or review 
 * nobody assigns a role to themselves;
 * the roles that administer or review (admin, compliance-officer) are given and taken only by the
   vault operator's admins (or the operator at the command line);
-* nobody holds admin and compliance-officer over the same agency (the vault's own agency spans all).
+* nobody reviews an agency they administer or work in: compliance-officer excludes admin,
+  caseworker and registrar over the same agency (the vault's own agency spans all), or an officer
+  could audit their own reads and approve their colleagues' deferrals.
 """
 
 from __future__ import annotations
@@ -25,8 +27,13 @@ WHY = {
     "own-client": "a client must be approved by an admin other than the one who created it or set its secret",
     "self-assignment": "nobody assigns a role to themselves",
     "operator-only-role": "only the vault operator's admins assign or remove the admin and compliance-officer roles",
-    "duty-conflict": "nobody holds admin and compliance-officer over the same agency",
+    "duty-conflict": "nobody reviews an agency they administer or work in: compliance-officer excludes "
+    "admin, caseworker and registrar over the same agency",
 }
+
+# Roles that may not be held with each other over one agency: reviewing and being reviewed.
+REVIEWED_ROLES = ("admin", "caseworker", "registrar")
+CONFLICTS = {"compliance-officer": REVIEWED_ROLES} | {role: ("compliance-officer",) for role in REVIEWED_ROLES}
 
 
 def is_operator(actor: Actor) -> bool:
@@ -51,13 +58,14 @@ def assignment_refusal(actor: Actor, subject: str, role: str) -> str | None:
 
 
 def conflicting(conn: Connection, subject: str, agency: str, role: str) -> bool:
-    """Would ``subject`` hold admin and compliance-officer over one agency with ``role`` in ``agency``?
-    The vault's own agency spans every agency: its admins administer, its officers review, all of them."""
-    other = {"admin": "compliance-officer", "compliance-officer": "admin"}.get(role)
-    if other is None:
+    """Would ``subject`` both review and be reviewed (CONFLICTS) over one agency with ``role`` in
+    ``agency``? The vault's own agency spans every agency: its admins administer, its officers
+    review, all of them."""
+    others = CONFLICTS.get(role)
+    if others is None:
         return False
     c = role_assignments.c
-    query = select(c.agency).where(c.subject == subject, c.role == other)
+    query = select(c.agency).where(c.subject == subject, c.role.in_(others))
     if agency != OPERATOR_AGENCY:
         query = query.where(or_(c.agency == agency, c.agency == OPERATOR_AGENCY))
     return conn.execute(query.limit(1)).first() is not None

@@ -161,6 +161,24 @@ def test_admin_and_compliance_officer_exclude_each_other_in_both_directions(worl
     problem(w.client.post("/v1/role-assignments", json=vault_wide, headers=w.admin), 403, "duty-conflict")
 
 
+def test_nobody_reviews_an_agency_they_work_in(world: World) -> None:
+    """A caseworker or registrar made compliance officer of their own agency would audit their own
+    reads and approve their colleagues' deferrals (found by the replay of the review)."""
+    w = world
+    for subject, role in (("case@tax-office", "caseworker"), ("clerk@tax-office", "registrar")):
+        worker = {"subject": subject, "agency": "tax-office", "role": role}
+        assert w.client.post("/v1/role-assignments", json=worker, headers=w.admin).status_code == 201
+        reviewer = worker | {"role": "compliance-officer"}
+        problem(w.client.post("/v1/role-assignments", json=reviewer, headers=w.admin), 403, "duty-conflict")
+    auditor = {"subject": "auditor@tax-office", "agency": "tax-office", "role": "compliance-officer"}
+    assert w.client.post("/v1/role-assignments", json=auditor, headers=w.admin).status_code == 201
+    as_worker = auditor | {"role": "caseworker"}
+    problem(w.client.post("/v1/role-assignments", json=as_worker, headers=w.admin), 403, "duty-conflict")
+    # A caseworker elsewhere may review another agency.
+    elsewhere = {"subject": "case@tax-office", "agency": "benefits-office", "role": "compliance-officer"}
+    assert w.client.post("/v1/role-assignments", json=elsewhere, headers=w.admin).status_code == 201
+
+
 def test_a_compliance_role_held_beside_an_admin_role_from_older_data_is_not_honoured(world: World) -> None:
     w = world
     with w.vault.data_engine.begin() as conn:  # written before the rule existed
