@@ -30,7 +30,7 @@ PROBLEM = "application/problem+json"
 DOMAIN: list[tuple[type[Exception], int, str, str]] = [
     (domain.ValidationFailed, 422, "validation-failed", "The request does not satisfy the field catalogue"),
     (domain.NotFound, 404, "not-found", "Not found"),
-    (domain.Refused, 403, "refused", "Refused by a grant or consent rule"),
+    (domain.Refused, 403, "refused", "Refused by a rule of the vault (its reason says which)"),
     (domain.Conflict, 409, "conflict", "Conflicts with existing data"),
     (domain.CitizenErased, 410, "erased", "The citizen was erased"),
     (domain.CannotDecrypt, 503, "cannot-decrypt", "Stored data cannot be decrypted"),

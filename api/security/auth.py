@@ -57,9 +57,10 @@ def unauthorized(reason: str) -> ApiProblem:
     )
 
 
-def forbidden(reason: str) -> ApiProblem:
-    """403 with a reason the caller can act on."""
-    return ApiProblem(403, "forbidden", "Not allowed", reason, reason=reason)
+def forbidden(reason: str, detail: str) -> ApiProblem:
+    """403 with a short reason code the caller can act on (also the audit event's reason) and a
+    sentence saying it in words."""
+    return ApiProblem(403, "forbidden", "Not allowed", f"{reason}: {detail}", reason=reason)
 
 
 # Set in the request's scope["state"] by api/express.py: (token, refusal) for a token it saw refused
@@ -139,7 +140,7 @@ class Guard:
         elif principal.role != "citizen" and not self.registry.holds(
             principal.subject, principal.agency, principal.role
         ):
-            refusal = forbidden("role-not-held: this role is not (or no longer) assigned to you in this agency")
+            refusal = forbidden("role-not-held", "this role is not (or no longer) assigned to you in this agency")
             refusal.principal = principal
             raise refusal
         return principal
@@ -147,7 +148,7 @@ class Guard:
     def authorize(self, principal: Principal, resource: str, action: str, owner: str | None = None) -> None:
         """Casbin decision; ``owner`` is the agency owning the target (own-agency rules)."""
         if not self.policy.allows(principal.role, principal.agency, resource, action, owner or principal.agency):
-            raise forbidden(f"policy: role {principal.role} may not {action} {resource} here")
+            raise forbidden("policy", f"role {principal.role} may not {action} {resource} here")
 
     def limit(self, key: str) -> None:
         """429 with Retry-After when ``key`` is over its rate."""
@@ -170,7 +171,7 @@ def agency_scope(who: Principal, agency: str | None) -> str | None:
     if who.agency == OPERATOR_AGENCY:
         return agency
     if agency is not None and agency != who.agency:
-        raise forbidden("own-agency-only: an agency's officers review that agency's records only")
+        raise forbidden("own-agency-only", "an agency's officers review that agency's records only")
     return who.agency
 
 
