@@ -85,7 +85,7 @@ def open_web_world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **settings: 
     for name in list(os.environ):
         if name.startswith("CITIZEN_VAULT_"):
             monkeypatch.delenv(name)
-    app_settings = AppSettings(data_dir=tmp_path, keyring_scrypt_n=2**10, demo_login=True, **settings)
+    app_settings = AppSettings(**({"data_dir": tmp_path, "keyring_scrypt_n": 2**10, "demo_login": True} | settings))
     vault = init_vault(app_settings)
     fail_fast_on_lock_waits(vault.data_engine)
     apps = {c.agency: c for c in seed_registry(vault.registry)}
