@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
@@ -31,7 +31,8 @@ from vault import citizen_export
 from vault.audit import deferral, review
 from vault.audit import export as audit_export
 from vault.audit.log import Event
-from vault.audit.verify import verify_database
+from vault.audit.review import Flag
+from vault.audit.verify import Report, verify_database
 
 router = APIRouter(tags=["audit"], route_class=AuthFirstRoute)
 Code = Annotated[str | None, Query(min_length=1, max_length=64, pattern=LINE)]
@@ -71,6 +72,84 @@ def _scoped(filters: review.EventFilter, who: Principal) -> review.EventFilter:
     return dataclasses.replace(filters, agency=agency_scope(who, filters.agency))
 
 
+# The reviews below are shared by the API routes and the compliance console's pages (api/web/console*.py):
+# one implementation, so a page view is audited exactly as the API call.
+def review_events(
+    request: Request,
+    who: Principal,
+    filters: review.EventFilter,
+    after: int,
+    limit: int,
+    newest_first: bool = False,
+    what: str | None = None,
+) -> tuple[list[review.StoredEvent], int | None]:
+    """A page of ``filters`` within ``who``'s agencies, after an ``audit.read`` event (``what``: its reason)."""
+    flt = _scoped(filters, who)
+    vault = request.app.state.vault
+    # The review names the citizen in its reason, not as citizen_id: a review is not an access to the
+    # citizen's data, and showing it in their access log could reveal a deferred investigation.
+    what = what or (f"events citizen={flt.citizen_id}" if flt.citizen_id else "events")
+    vault.audit.record(actor(request, who), Event("audit.read", reason=what))
+    return review.events(vault.data_engine, flt, after, limit, newest_first)
+
+
+def verify_now(request: Request, who: Principal) -> Report:
+    """Re-walk the whole chain, then record ``audit.verify`` with the result."""
+    log = request.app.state.vault.audit
+    report = verify_database(log)
+    finding = report.finding
+    log.record(
+        actor(request, who),
+        Event("audit.verify", reason="intact" if finding is None else f"{finding.kind} at {finding.seq}"),
+    )
+    return report
+
+
+def report_rows(request: Request, who: Principal, flt: review.EventFilter) -> list[dict[str, Any]]:
+    """The per agency and purpose report of ``flt`` within ``who``'s agencies (audited ``audit.read``)."""
+    flt = _scoped(flt, who)
+    vault = request.app.state.vault
+    vault.audit.record(actor(request, who), Event("audit.read", reason="report"))
+    return review.access_report(vault.data_engine, flt)
+
+
+def review_flags(request: Request, who: Principal, since: datetime | None, until: datetime | None) -> list[Flag]:
+    """Unusual access and deferrals to review in the window, within ``who``'s agencies (``audit.read``)."""
+    start, end = review.default_window(datetime.now(UTC))
+    vault = request.app.state.vault
+    vault.audit.record(actor(request, who), Event("audit.read", reason="flags"))
+    scope = agency_scope(who, None)
+    flags = review.unusual_access(vault.data_engine, since or start, until or end)
+    # Deferrals to review: pending, active (ending soon marked) and those that ended in the window.
+    flags += deferral.review_flags(vault.data_engine, since or start, until or end, datetime.now(UTC))
+    return [f for f in flags if scope is None or f.agency == scope]
+
+
+def decide_deferral(request: Request, who: Principal, deferral_id: uuid.UUID, approve: bool) -> deferral.Deferral:
+    """Approve or reject a pending deferral as ``who`` (their agency's, or any when the operator's)."""
+    vault = request.app.state.vault
+    bases = deferral.load_bases(vault.settings.deferral_bases_path)
+    scope = agency_scope(who, None)
+    return deferral.decide(vault.audit, actor(request, who), str(deferral_id), approve, scope, bases)
+
+
+EXPORT_TYPES = {"jsonl": "application/x-ndjson", "csv": "text/csv; charset=utf-8"}
+
+
+def export_download(
+    request: Request, who: Principal, filters: review.EventFilter, fmt: Literal["jsonl", "csv"]
+) -> StreamingResponse:
+    """The export of ``filters`` within ``who``'s agencies, audited ``audit.export`` before any byte."""
+    flt = _scoped(filters, who)
+    vault = request.app.state.vault
+    done = audit_export.export_for_download(vault.audit, actor(request, who), fmt, flt, vault.settings.data_dir)
+    return StreamingResponse(
+        done.chunks(),
+        media_type=EXPORT_TYPES[fmt],
+        headers={"Content-Disposition": f'attachment; filename="audit-export.{fmt}"'},
+    )
+
+
 @router.get("/v1/audit/events", response_model=AuditPage)
 def audit_events(
     request: Request,
@@ -80,26 +159,15 @@ def audit_events(
     who: Principal = require("audit", "read"),
 ) -> AuditPage:
     """Filtered events, oldest first, cursor-paged. Reviewing is itself audited."""
-    flt = _scoped(filters, who)
-    vault = request.app.state.vault
-    # The review names the citizen in its reason, not as citizen_id: a review is not an access to the
-    # citizen's data, and showing it in their access log could reveal a deferred investigation.
-    what = f"events citizen={flt.citizen_id}" if flt.citizen_id else "events"
-    vault.audit.record(actor(request, who), Event("audit.read", reason=what))
-    page, next_after = review.events(vault.data_engine, flt, after, limit)
+    page, next_after = review_events(request, who, filters, after, limit)
     return AuditPage(events=[AuditEventPublic(**e.public()) for e in page], next_after=next_after)
 
 
 @router.get("/v1/audit/verify", response_model=AuditVerifyPublic)
 def audit_verify(request: Request, who: Principal = require("audit", "read")) -> AuditVerifyPublic:
     """Re-walk the chain and check every signed checkpoint and the head."""
+    report = verify_now(request, who)
     log = request.app.state.vault.audit
-    report = verify_database(log)
-    finding = report.finding
-    log.record(
-        actor(request, who),
-        Event("audit.verify", reason="intact" if finding is None else f"{finding.kind} at {finding.seq}"),
-    )
     latest = log.latest_checkpoint()
     return AuditVerifyPublic(
         ok=report.ok,
@@ -123,10 +191,8 @@ def audit_report(
 ) -> list[ReportRow]:
     """Per agency and purpose: events by action and outcome, and distinct citizens concerned."""
     _check_window(since, until)
-    flt = review.EventFilter(agency=agency_scope(who, agency), purpose=purpose, since=since, until=until)
-    vault = request.app.state.vault
-    vault.audit.record(actor(request, who), Event("audit.read", reason="report"))
-    return [ReportRow(**row) for row in review.access_report(vault.data_engine, flt)]
+    flt = review.EventFilter(agency=agency, purpose=purpose, since=since, until=until)
+    return [ReportRow(**row) for row in report_rows(request, who, flt)]
 
 
 @router.get("/v1/audit/flags", response_model=list[FlagPublic])
@@ -138,14 +204,7 @@ def audit_flags(
 ) -> list[FlagPublic]:
     """Unusual access (volume far above the agency's usual, denial bursts, outside-purpose attempts)."""
     _check_window(since, until)
-    start, end = review.default_window(datetime.now(UTC))
-    vault = request.app.state.vault
-    vault.audit.record(actor(request, who), Event("audit.read", reason="flags"))
-    scope = agency_scope(who, None)
-    flags = review.unusual_access(vault.data_engine, since or start, until or end)
-    # Deferrals to review: pending, active (ending soon marked) and those that ended in the window.
-    flags += deferral.review_flags(vault.data_engine, since or start, until or end, datetime.now(UTC))
-    return [FlagPublic(**vars(f)) for f in flags if scope is None or f.agency == scope]
+    return [FlagPublic(**vars(f)) for f in review_flags(request, who, since, until)]
 
 
 @router.post("/v1/audit/deferrals", status_code=201, response_model=DeferralPublic)
@@ -161,11 +220,7 @@ def create_deferral(
 
 
 def _decide(request: Request, who: Principal, deferral_id: uuid.UUID, approve: bool) -> DeferralPublic:
-    vault = request.app.state.vault
-    bases = deferral.load_bases(vault.settings.deferral_bases_path)
-    scope = agency_scope(who, None)
-    decided = deferral.decide(vault.audit, actor(request, who), str(deferral_id), approve, scope, bases)
-    return DeferralPublic(**decided.public())
+    return DeferralPublic(**decide_deferral(request, who, deferral_id, approve).public())
 
 
 @router.post("/v1/audit/deferrals/{deferral_id}/approve", response_model=DeferralPublic)
@@ -184,9 +239,6 @@ def reject_deferral(
     return _decide(request, who, deferral_id, approve=False)
 
 
-EXPORT_TYPES = {"jsonl": "application/x-ndjson", "csv": "text/csv; charset=utf-8"}
-
-
 @router.get(
     "/v1/audit/export",
     response_class=StreamingResponse,
@@ -200,14 +252,7 @@ def audit_export_events(
 ) -> StreamingResponse:
     """Events matching the filters of /v1/audit/events, as JSON Lines signed exactly like
     `citizen-vault audit export` (verifiable with the public key alone) or CSV; audited as audit.export."""
-    flt = _scoped(filters, who)
-    vault = request.app.state.vault
-    done = audit_export.export_for_download(vault.audit, actor(request, who), fmt, flt, vault.settings.data_dir)
-    return StreamingResponse(
-        done.chunks(),
-        media_type=EXPORT_TYPES[fmt],
-        headers={"Content-Disposition": f'attachment; filename="audit-export.{fmt}"'},
-    )
+    return export_download(request, who, filters, fmt)
 
 
 @router.get("/v1/me/access-log", response_model=AccessLogPage)

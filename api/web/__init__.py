@@ -16,7 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from api.security.limits import RateLimiter
 from api.security.sessions import CookieNames, LoginRequired, login_url
 from api.settings import AppSettings
-from api.web import login, portal, portal_consents
+from api.web import console, login, portal, portal_consents
 from api.web.render import HERE, environment
 from vault.sessions import SessionStore
 
@@ -38,6 +38,7 @@ def install(app: FastAPI, settings: AppSettings) -> None:
 
     for router in (portal.router, portal_consents.router, login.router):
         app.include_router(router)
+    app.include_router(console.router)
     if settings.demo_login:
         app.include_router(login.demo_router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")

@@ -267,6 +267,15 @@ def _decide(
     return _row(decided)
 
 
+def pending(engine: Engine, agency: str | None) -> list[Deferral]:
+    """Requests awaiting a decision, oldest first: ``agency``'s, or every agency's (None)."""
+    query = select(audit_deferral_requests).where(_requests.status == "pending")
+    if agency is not None:
+        query = query.where(_requests.agency == agency)
+    with engine.connect() as conn:
+        return [_row(r) for r in conn.execute(query.order_by(_requests.requested_at, _requests.id))]
+
+
 def has_deferred(engine: Engine, citizen_id: str, now: datetime) -> bool:
     """Whether an approved deferral still hides some events about this citizen (no count, no detail)."""
     query = select(

@@ -106,10 +106,18 @@ def _filtered(flt: EventFilter) -> Select[Any]:
     return query
 
 
-def events(engine: Engine, flt: EventFilter, after: int = 0, limit: int = 100) -> tuple[list[StoredEvent], int | None]:
-    """One page of events with seq > ``after``, oldest first; returns the page and the next cursor."""
+def events(
+    engine: Engine, flt: EventFilter, after: int = 0, limit: int = 100, newest_first: bool = False
+) -> tuple[list[StoredEvent], int | None]:
+    """One page of events past the cursor ``after`` in the page's order (oldest first: seq > after;
+    newest first: seq < after, 0 starting at the newest); returns the page and the next cursor."""
     limit = max(1, min(limit, MAX_PAGE))
-    query = _filtered(flt).where(audit_events.c.seq > after).order_by(audit_events.c.seq).limit(limit + 1)
+    seq = audit_events.c.seq
+    if newest_first:
+        query = _filtered(flt).where(seq < after) if after else _filtered(flt)
+        query = query.order_by(seq.desc()).limit(limit + 1)
+    else:
+        query = _filtered(flt).where(seq > after).order_by(seq).limit(limit + 1)
     with engine.connect() as conn:
         rows = [_stored(r) for r in conn.execute(query)]
     more = len(rows) > limit
