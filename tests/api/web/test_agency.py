@@ -280,3 +280,29 @@ def test_a_script_stored_in_a_profile_renders_as_text_on_the_profile_and_grant_d
     web.sign_in("caseworker@benefits-office", client=caseworker)
     data = web.post(f"/agency/grants/{grant['id']}/read", {}, client=caseworker, page=f"/agency/grants/{grant['id']}")
     assert data.status_code == 200 and "<script" not in data.text and ESCAPED in data.text
+
+
+def test_the_agencys_grants_are_listed_newest_first_a_page_at_a_time_and_another_agencys_are_not_shown(
+    web: WebWorld,
+) -> None:
+    citizen = _citizen(web)
+    mine = [
+        web.granted(web.tax, citizen_id=citizen, purpose="tax-assessment", fields=["income"])["id"] for _ in range(3)
+    ]
+    asked = web.ask(web.benefits, citizen_id=citizen, purpose="benefit-eligibility", fields=["email"])
+    theirs = problem(asked, 403, "consent-required")["grant_id"]
+    web.sign_in("caseworker@tax-office")
+    page, next_before = web.vault.grants.of_agency("tax-office", None, 2)
+    assert [g.id for g in page] == mine[:0:-1] and next_before == mine[1]
+    rest, last = web.vault.grants.of_agency("tax-office", next_before, 2)
+    assert [g.id for g in rest] == [mine[0]] and last is None
+    listed = web.client.get("/agency/grants")
+    assert listed.status_code == 200 and all(f'href="/agency/grants/{g}"' in listed.text for g in mine)
+    assert theirs not in listed.text
+    foreign = web.client.get(f"/agency/grants/{theirs}")
+    assert foreign.status_code == 404 and REFUSALS["not-found"] in foreign.text
+    token = web.csrf("/agency/grants")
+    for action in ("read", "revoke"):
+        sent = web.client.post(f"/agency/grants/{theirs}/{action}", data={"csrf_token": token}, headers=FORM)
+        assert sent.status_code == 404 and REFUSALS["not-found"] in sent.text, action
+    assert web.grant(web.benefits, theirs)["status"] == "pending"
