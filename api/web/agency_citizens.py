@@ -120,8 +120,9 @@ def correct_form(citizen_id: uuid.UUID, request: Request, who: Principal = page_
 def _correct(request: Request, who: Principal, citizen_id: uuid.UUID, form: Form) -> Response:
     check_csrf(request, form.get("csrf_token"))
     catalogue = request.app.state.vault.profiles.catalogue
-    typed = {name: form.get(name) for name in catalogue.fields}
-    was = {name: form.get(WAS + name) for name in catalogue.fields}
+    # Browsers send line breaks as CRLF: compared and saved as the LF the stored text holds.
+    typed = {name: form.get(name).replace("\r\n", "\n") for name in catalogue.fields}
+    was = {name: form.get(WAS + name).replace("\r\n", "\n") for name in catalogue.fields}
     # Only what the registrar changed is sent: an untouched field keeps its source and date, and
     # a change someone else saved meanwhile to a field left alone here is not overwritten.
     changes: dict[str, object] = {n: (typed[n] or None) for n in catalogue.fields if typed[n] != was[n]}

@@ -108,9 +108,12 @@ def test_a_bad_value_shows_the_error_summary_linking_to_the_field_and_keeps_what
     assert 'value="17/04/1990"' in refused.text and 'value="3 New Road"' in refused.text
     now = web.client.get(f"/v1/citizens/{citizen}", headers=web.registrar).json()
     assert now["fields"]["address"] == demo.profile(0)["address"]  # nothing was saved
-    unchanged = web.post(
-        f"/agency/citizens/{citizen}/correct", _correction(web, citizen), page=f"/agency/citizens/{citizen}/correct"
-    )
+    registrar = Actor(REGISTRAR, "registrar", "civil-registry", None)
+    notes = {"health_notes": "Routine check-up.\nNo findings."}
+    web.vault.profiles.correct(uuid.UUID(citizen), notes, "civil-registry", actor=registrar)
+    as_sent = _correction(web, citizen)
+    as_sent["health_notes"] = as_sent["health_notes"].replace("\n", "\r\n")  # a textarea's line breaks, as sent
+    unchanged = web.post(f"/agency/citizens/{citizen}/correct", as_sent, page=f"/agency/citizens/{citizen}/correct")
     assert unchanged.status_code == 422 and "You did not change anything" in unchanged.text
 
 
