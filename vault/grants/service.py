@@ -254,6 +254,23 @@ class GrantService:
             self.audit.append(conn, actor, [Event("grants.revoke", grant_id=grant_id)])
         return self.get(actor.agency, grant_id)
 
+    def of_agency(self, agency: str, before: str | None = None, limit: int = 50) -> tuple[list[Grant], str | None]:
+        """A page of ``agency``'s grants, newest first, each with its derived status; the cursor of
+        the next page (the last grant's id) or None."""
+        query = select(grants).where(grants.c.agency == agency).order_by(grants.c.created_at.desc(), grants.c.id.desc())
+        with self.engine.connect() as conn:
+            if before is not None:
+                last = conn.execute(
+                    select(grants.c.created_at).where(grants.c.id == before, grants.c.agency == agency)
+                ).scalar_one_or_none()
+                if last is not None:
+                    query = query.where(
+                        (grants.c.created_at < last) | ((grants.c.created_at == last) & (grants.c.id < before))
+                    )
+            rows = conn.execute(query.limit(limit + 1)).all()
+            page = [self._derived(conn, grant_from_row(r)) for r in rows[:limit]]
+        return page, (page[-1].id if len(rows) > limit else None)
+
     def pending_for(self, citizen_id: str) -> list[Grant]:
         """Requests waiting for this citizen's consent."""
         return self.about(citizen_id, status="pending")
