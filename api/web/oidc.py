@@ -22,17 +22,17 @@ import threading
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
 
-from api.errors import ApiProblem, audit_refusal, client_key
-from api.security.auth import Guard, Principal, actor
+from api.errors import ApiProblem, audit_refusal
+from api.security.auth import Principal, actor
 from api.security.limits import Refusal
 from api.security.oidc import PENDING_SECONDS, OidcClient, OidcConfig, OidcRefused, PendingLogin
 from api.security.sessions import local_path, start_session
 from api.settings import AppSettings
+from api.web.login import charge_sign_in, home_for
 from vault.audit.log import Event
 from vault.errors import VaultError
 
 ACTION = "web.login"
-DEFAULT_NEXT = "/portal"
 router = APIRouter(include_in_schema=False)
 _build = threading.Lock()
 
@@ -87,10 +87,9 @@ def _refuse(request: Request, reason: str, unavailable: bool, clear_cookie: bool
 
 
 def _limit(request: Request) -> None:
-    """Sign-in attempts count against the caller's address, like the API's failed logins."""
+    """Both steps count as sign-in attempts of the caller's address (the demo sign-in's limiter)."""
     request.state.audit_action = ACTION  # any refusal from here on is audited under this name
-    guard: Guard = request.app.state.guard
-    guard.limit(f"web-login|{client_key(request)}")
+    charge_sign_in(request)
 
 
 @router.get("/login/oidc")
@@ -99,7 +98,7 @@ def login_oidc(request: Request, next: str | None = None) -> Response:  # noqa: 
     _limit(request)
     client = oidc_client(request)
     try:
-        url, pending = client.begin(local_path(next, DEFAULT_NEXT))
+        url, pending = client.begin(local_path(next, ""))
     except OidcRefused as exc:
         raise _refuse(request, exc.reason, exc.unavailable, clear_cookie=False) from None
     response = RedirectResponse(url, status_code=303)
@@ -127,7 +126,7 @@ def login_oidc_callback(request: Request) -> Response:
     except ApiProblem as exc:  # role not held: 403, audited by the handler with the person's identity
         exc.principal = principal
         raise
-    response = RedirectResponse(local_path(pending.next, DEFAULT_NEXT), status_code=303)
+    response = RedirectResponse(local_path(pending.next, home_for(principal.role)), status_code=303)
     response.delete_cookie(name, path="/", secure=secure, httponly=True, samesite="lax")
     response.headers["cache-control"] = "no-store"
     _audit_success(request, principal)

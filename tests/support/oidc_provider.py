@@ -4,8 +4,9 @@ listening on localhost only, in-memory, nothing fetched from outside.
 Canaille enforces PKCE (a code issued with a challenge is exchanged only with its verifier) and the
 nonce. Its ID tokens are signed here with an EC P-256 key (ES256, the vault's one allowed algorithm);
 Canaille also insists on an RSA key, which the vault's verifier never uses. Canaille emits only the
-registered OpenID claims, so the tests carry an officer's role in ``nickname`` and agency in
-``zoneinfo`` (configured claim names, as a deployment would point them at its provider's claims).
+registered OpenID claims that its settings can map (no custom ones), so the tests carry an officer's
+role in ``locale`` and agency in ``website`` (configured claim names, as a deployment points them at
+its own provider's claims).
 
 Missing Canaille or pytest-iam: the tests skip, except with CI=true, where they fail.
 """
@@ -24,7 +25,7 @@ import pytest
 CLIENT_ID = "citizen-vault-web"
 CLIENT_SECRET = "not-a-real-secret-0123456789"  # noqa: S105 - a test provider's client secret
 REDIRECT_URL = "http://localhost/login/oidc/callback"
-ROLE_CLAIM, AGENCY_CLAIM = "nickname", "zoneinfo"
+ROLE_CLAIM, AGENCY_CLAIM = "locale", "website"
 
 
 def require_provider() -> None:
@@ -59,6 +60,18 @@ class Provider:
         return user
 
 
+    def forget_codes(self) -> None:
+        """Delete every authorization code not yet exchanged.
+
+        Canaille 0.3.6's in-memory backend ORs the filters of a query (its docs say AND), so looking a
+        code up by (code, client) may return another outstanding code of the same client. With one code
+        outstanding per test, the provider checks each test's own code (and its PKCE challenge).
+        """
+        with self.server.app.app_context():
+            for code in self.server.backend.query(self.server.models.AuthorizationCode):
+                self.server.backend.delete(code)
+
+
 def _config(port: int, ec_jwk: dict[str, Any], rsa_jwk: dict[str, Any]) -> dict[str, Any]:
     return {
         "TESTING": True,
@@ -78,8 +91,8 @@ def _config(port: int, ec_jwk: dict[str, Any], rsa_jwk: dict[str, Any]) -> dict[
             "REQUIRE_NONCE": True,
             "USERINFO_MAPPING": {
                 "SUB": "{{ user.user_name }}",
-                "NICKNAME": "{% if user.title %}{{ user.title }}{% endif %}",
-                "ZONEINFO": "{% if user.department %}{{ user.department }}{% endif %}",
+                "LOCALE": "{% if user.title %}{{ user.title }}{% endif %}",
+                "WEBSITE": "{% if user.department %}{{ user.department }}{% endif %}",
             },
         },
     }
