@@ -203,7 +203,10 @@ class OidcClient:
         )
         with self._oauth() as oauth:
             url, _ = oauth.create_authorization_url(
-                metadata["authorization_endpoint"], state=pending.state, code_verifier=pending.verifier, nonce=pending.nonce
+                metadata["authorization_endpoint"],
+                state=pending.state,
+                code_verifier=pending.verifier,
+                nonce=pending.nonce,
             )
         return str(url), pending
 
@@ -283,7 +286,9 @@ class OidcClient:
             self._jwks_at = now
         try:
             document = self._get_json(self.metadata()["jwks_uri"])
-            keys = {k["kid"]: dict(k) for k in document["keys"] if isinstance(k, dict) and isinstance(k.get("kid"), str)}
+            keys = {
+                k["kid"]: dict(k) for k in document["keys"] if isinstance(k, dict) and isinstance(k.get("kid"), str)
+            }
         except (OidcRefused, KeyError, TypeError):
             with self._lock:  # fail closed: keys that could not be refreshed are not trusted any longer
                 self._jwks = {}
@@ -334,8 +339,9 @@ class OidcClient:
             raise OidcRefused("foreign-url", unavailable=True)
         try:
             with (
-                httpx.Client(timeout=HTTP_TIMEOUT, follow_redirects=False, trust_env=False, transport=self._transport)
-                as http,
+                httpx.Client(
+                    timeout=HTTP_TIMEOUT, follow_redirects=False, trust_env=False, transport=self._transport
+                ) as http,
                 http.stream("GET", url, headers={"Accept": "application/json"}) as response,
             ):
                 if response.status_code != 200:

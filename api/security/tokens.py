@@ -153,7 +153,9 @@ def _header(token: str) -> dict[str, Any]:
     return header
 
 
-def _decode(token: str, key: dict[str, str], issuer: Issuer, now: float, access_token: str | None) -> VerifiedToken:
+def _decode(
+    token: str, key: dict[str, str], issuer: Issuer, now: float, access_token: str | None = None
+) -> VerifiedToken:
     if key.get("kty") != "EC" or key.get("crv") != "P-256":
         raise TokenRejected("unusable-key")
     try:  # built here: a malformed configured key (point off the curve...) is our refusal, not a 500

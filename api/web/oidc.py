@@ -19,6 +19,7 @@ Every refusal is a problem answer with plain words, audited as ``web.login`` den
 from __future__ import annotations
 
 import threading
+
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
 
@@ -93,7 +94,7 @@ def _limit(request: Request) -> None:
 
 
 @router.get("/login/oidc")
-def login_oidc(request: Request, next: str | None = None) -> Response:  # noqa: A002 - the parameter's public name
+def login_oidc(request: Request, next: str | None = None) -> Response:
     """Send the browser to the provider with a fresh state, nonce and PKCE challenge."""
     _limit(request)
     client = oidc_client(request)
@@ -140,4 +141,3 @@ def _audit_success(request: Request, principal: Principal) -> None:
         request.app.state.vault.audit.record(actor(request, principal), Event(ACTION, reason="oidc"))
     except VaultError:
         raise _refuse(request, "audit-unavailable", True, clear_cookie=True) from None
-

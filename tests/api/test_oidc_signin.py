@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import socket
 import time
 import uuid
 from collections.abc import Iterator
@@ -18,9 +19,9 @@ from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 import pytest
-from pydantic import SecretStr
 from authlib.integrations.base_client import OAuthError
 from authlib.integrations.httpx_client import OAuth2Client
+from pydantic import SecretStr
 
 from api.security.oidc import PendingLogin
 from api.web import oidc as web_oidc
@@ -81,7 +82,8 @@ def authorize(provider: op.Provider, user: Any, url: str) -> dict[str, str]:
 
 
 def callback(world: World, params: dict[str, str]) -> httpx.Response:
-    return world.client.get("/login/oidc/callback", params=params, follow_redirects=False)
+    response: httpx.Response = world.client.get("/login/oidc/callback", params=params, follow_redirects=False)
+    return response
 
 
 def login_events(world: World) -> list[dict[str, Any]]:
@@ -123,7 +125,11 @@ def test_officer_signs_in_with_role_and_agency_from_claims(world: World, provide
     response = callback(world, authorize(provider, user, url))
     assert response.status_code == 303, response.text
     session = world.client.app.state.web_sessions.get(world.client.cookies.get("cv_session"))  # type: ignore[attr-defined]
-    assert (session.subject, session.role, session.agency) == ("caseworker@benefits-office", "caseworker", "benefits-office")
+    assert (session.subject, session.role, session.agency) == (
+        "caseworker@benefits-office",
+        "caseworker",
+        "benefits-office",
+    )
 
 
 def test_officer_without_the_role_in_the_registry_is_refused(world: World, provider: op.Provider) -> None:
@@ -185,9 +191,13 @@ def _code(world: World, provider: op.Provider) -> tuple[dict[str, str], PendingL
 
 
 def _exchange(provider: op.Provider, code: str, **extra: str) -> dict[str, Any]:
-    with OAuth2Client(op.CLIENT_ID, op.CLIENT_SECRET, token_endpoint_auth_method="client_secret_basic") as oauth:  # noqa: S106
+    with OAuth2Client(op.CLIENT_ID, op.CLIENT_SECRET, token_endpoint_auth_method="client_secret_basic") as oauth:
         token: dict[str, Any] = oauth.fetch_token(
-            f"{provider.issuer}/oauth/token", grant_type="authorization_code", code=code, redirect_uri=op.REDIRECT_URL, **extra
+            f"{provider.issuer}/oauth/token",
+            grant_type="authorization_code",
+            code=code,
+            redirect_uri=op.REDIRECT_URL,
+            **extra,
         )
         return token
 
@@ -225,10 +235,11 @@ def test_the_verifier_is_what_the_provider_checks(world: World, provider: op.Pro
 
 
 def test_unreachable_discovery_refuses_sign_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import portpicker
-
+    with socket.socket() as probe:  # a port that was free a moment ago: nothing listens there
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
     with open_world(tmp_path, monkeypatch) as w:
-        configure(w, f"http://127.0.0.1:{portpicker.pick_unused_port()}")
+        configure(w, f"http://127.0.0.1:{port}")
         response = w.client.get("/login/oidc", follow_redirects=False)
         problem(response, 503, "provider-unavailable")
         assert w.client.cookies.get("cv_oidc") is None

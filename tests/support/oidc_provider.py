@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 CLIENT_ID = "citizen-vault-web"
-CLIENT_SECRET = "not-a-real-secret-0123456789"  # noqa: S105 - a test provider's client secret
+CLIENT_SECRET = "not-a-real-secret-0123456789"
 REDIRECT_URL = "http://localhost/login/oidc/callback"
 ROLE_CLAIM, AGENCY_CLAIM = "locale", "website"
 
@@ -31,8 +31,8 @@ ROLE_CLAIM, AGENCY_CLAIM = "locale", "website"
 def require_provider() -> None:
     """Skip without Canaille / pytest-iam, except on CI (CI=true), where that is a failure."""
     try:
-        import canaille  # noqa: F401
-        import pytest_iam  # noqa: F401
+        import canaille  # noqa: F401, PLC0415 - imported here so that a missing one skips (or fails on CI)
+        import pytest_iam  # noqa: F401, PLC0415
     except ImportError as exc:
         reason = f"canaille / pytest-iam not installed: {exc}"
         if os.environ.get("CI", "").lower() == "true":
@@ -58,7 +58,6 @@ class Provider:
             self.server.backend.save(user)
         self.server.consent(user, self.client)
         return user
-
 
     def forget_codes(self) -> None:
         """Delete every authorization code not yet exchanged.
@@ -101,11 +100,11 @@ def _config(port: int, ec_jwk: dict[str, Any], rsa_jwk: dict[str, Any]) -> dict[
 def start_provider() -> Iterator[Provider]:
     """Run Canaille on a free localhost port until the generator is closed."""
     require_provider()
-    import portpicker
-    from canaille import create_app
-    from canaille.backends import Backend
-    from joserfc.jwk import ECKey, RSAKey
-    from pytest_iam import Server
+    import portpicker  # noqa: PLC0415 - after require_provider()
+    from canaille import create_app  # noqa: PLC0415 - after require_provider()
+    from canaille.backends import Backend  # noqa: PLC0415 - after require_provider()
+    from joserfc.jwk import ECKey, RSAKey  # noqa: PLC0415 - after require_provider()
+    from pytest_iam import Server  # noqa: PLC0415 - after require_provider()
 
     ec_jwk = ECKey.generate_key("P-256", auto_kid=True).as_dict(private=True)
     rsa_jwk = RSAKey.generate_key(2048, auto_kid=True).as_dict(private=True)
