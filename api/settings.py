@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from vault.settings import Settings
 
@@ -74,6 +74,35 @@ class AppSettings(Settings):
     )
     external_issuers: list[ExternalIssuer] = Field(
         default_factory=list, description="Identity providers for citizens and officers (JSON list)."
+    )
+    # OpenID Connect sign-in for the web pages (api/security/oidc.py, docs/web.md); off while oidc_issuer is unset.
+    oidc_issuer: str | None = Field(
+        default=None,
+        description="Issuer URL of the identity provider for web sign-in (https; http only on loopback). Its "
+        "discovery document, token endpoint and JWKS must all be on this origin: nothing else is fetched.",
+    )
+    oidc_client_id: str | None = Field(default=None, description="The vault's client id at that provider.")
+    oidc_client_secret: SecretStr | None = Field(
+        default=None, description="The vault's client secret at that provider (client_secret_basic)."
+    )
+    oidc_redirect_url: str | None = Field(
+        default=None, description="Absolute URL of /login/oidc/callback as registered at the provider."
+    )
+    oidc_scopes: list[str] = Field(default=["openid", "profile"], description="Scopes asked for ('openid' first).")
+    oidc_role_claim: str = Field(default="role", description="ID token claim holding the role.")
+    oidc_agency_claim: str = Field(default="agency", description="ID token claim holding the agency (officers).")
+    oidc_default_role: str | None = Field(
+        default=None,
+        description="Role of a person whose ID token has no role claim (`citizen` for a national login); "
+        "unset, such a sign-in is refused.",
+    )
+    oidc_subject_prefix: str = Field(
+        default="",
+        description="Prefix added to `sub` (as ExternalIssuer.subject_prefix); a citizen's prefixed subject "
+        "must be their citizen id.",
+    )
+    oidc_provider_name: str = Field(
+        default="your identity provider", description="The provider's name on the sign-in button."
     )
     allowed_hosts: list[str] = Field(
         default_factory=list,

@@ -12,6 +12,8 @@ type allows). So this wrapper decides everything before and after calling it:
   issuer and audience matches;
 * verified tokens cached (keyed by SHA-256 of the token) until they expire, and only while their
   issuer still holds the key that verified them (a retired key ends its tokens at once).
+* OpenID Connect ID tokens (web sign-in) pass all of the above, then the sign-in's nonce and
+  ``azp`` (verify_id_token).
 
 Every refusal is a TokenRejected with a short reason code fit for the audit log.
 """
@@ -19,6 +21,7 @@ Every refusal is a TokenRejected with a short reason code fit for the audit log.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import re
 import threading
@@ -91,11 +94,12 @@ class TokenVerifier:
         self._cache_size = cache_size
         self._lock = threading.Lock()
 
-    def verify(self, token: str) -> VerifiedToken:
-        """Return the verified claims or raise TokenRejected."""
+    def verify(self, token: str, access_token: str | None = None) -> VerifiedToken:
+        """Return the verified claims or raise TokenRejected (``access_token``: an ID token's, for at_hash)."""
         if len(token) > MAX_TOKEN_BYTES:
             raise TokenRejected("token-too-large")
-        digest = hashlib.sha256(token.encode("utf-8", "replace")).digest()
+        bound = token if access_token is None else f"{token}\n{access_token}"  # at_hash checked against this one
+        digest = hashlib.sha256(bound.encode("utf-8", "replace")).digest()
         now = self._clock()
         with self._lock:
             hit = self._cache.get(digest)
@@ -108,7 +112,7 @@ class TokenVerifier:
                 return hit.token
             with self._lock:
                 self._cache.pop(digest, None)
-        verified = self._verify(token, now)
+        verified = self._verify(token, now, access_token)
         with self._lock:
             self._cache[digest] = verified
             while len(self._cache) > self._cache_size:
@@ -120,7 +124,7 @@ class TokenVerifier:
         with self._lock:
             self._cache.clear()
 
-    def _verify(self, token: str, now: float) -> _Verified:
+    def _verify(self, token: str, now: float, access_token: str | None) -> _Verified:
         header = _header(token)
         kid = header.get("kid")
         if not isinstance(kid, str) or not _KID.fullmatch(kid):
@@ -128,7 +132,7 @@ class TokenVerifier:
         for issuer in self._issuers:
             key = issuer.keys(kid)
             if key is not None:
-                return _Verified(_decode(token, dict(key), issuer, now), issuer, kid, key)
+                return _Verified(_decode(token, dict(key), issuer, now, access_token), issuer, kid, key)
         raise TokenRejected("unknown-kid")
 
 
@@ -149,7 +153,9 @@ def _header(token: str) -> dict[str, Any]:
     return header
 
 
-def _decode(token: str, key: dict[str, str], issuer: Issuer, now: float) -> VerifiedToken:
+def _decode(
+    token: str, key: dict[str, str], issuer: Issuer, now: float, access_token: str | None = None
+) -> VerifiedToken:
     if key.get("kty") != "EC" or key.get("crv") != "P-256":
         raise TokenRejected("unusable-key")
     try:  # built here: a malformed configured key (point off the curve...) is our refusal, not a 500
@@ -165,6 +171,7 @@ def _decode(token: str, key: dict[str, str], issuer: Issuer, now: float) -> Veri
             audience=issuer.audience,
             issuer=issuer.issuer,
             options=options,
+            access_token=access_token,  # python-jose checks an at_hash claim against it (and refuses one without)
         )
     except ExpiredSignatureError:
         raise TokenRejected("expired") from None
@@ -182,6 +189,8 @@ def _decode(token: str, key: dict[str, str], issuer: Issuer, now: float) -> Veri
 
 def _claims_reason(message: str) -> str:
     text = message.lower()
+    if "at_hash" in text:
+        return "wrong-at-hash"
     for claim in ("audience", "issuer", "subject", "not yet valid", "issued at"):
         if claim in text:
             return {"not yet valid": "not-yet-valid", "issued at": "bad-iat"}.get(claim, f"wrong-{claim}")
@@ -213,6 +222,24 @@ def _check_claims(claims: Mapping[str, Any], issuer: Issuer, now: float) -> Veri
     if exp - iat > issuer.max_lifetime:
         raise TokenRejected("lifetime-too-long")
     return VerifiedToken(issuer.issuer, sub, exp, dict(claims))
+
+
+def verify_id_token(
+    verifier: TokenVerifier, token: str, client_id: str, nonce: str, access_token: str | None = None
+) -> VerifiedToken:
+    """An OpenID Connect ID token: every check of ``verify`` (its issuer's audience is the client id; an
+    at_hash matches ``access_token``), then the nonce this sign-in sent (exact, constant-time) and ``azp``
+    (OIDC Core 3.1.3.7)."""
+    verified = verifier.verify(token, access_token)
+    got = verified.claims.get("nonce")
+    if not isinstance(got, str) or not got:
+        raise TokenRejected("missing-nonce")
+    if not hmac.compare_digest(got.encode("utf-8", "replace"), nonce.encode("utf-8")):
+        raise TokenRejected("wrong-nonce")
+    aud, azp = verified.claims.get("aud"), verified.claims.get("azp")
+    if (isinstance(aud, list) and len(aud) > 1 and azp is None) or (azp is not None and azp != client_id):
+        raise TokenRejected("wrong-azp")
+    return verified
 
 
 def sign(claims: Mapping[str, Any], private_pem: bytes, kid: str) -> str:
