@@ -16,7 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from api.security.limits import RateLimiter
 from api.security.sessions import CookieNames, LoginRequired, login_url
 from api.settings import AppSettings
-from api.web import console, login, portal, portal_consents
+from api.web import console, login, oidc, portal, portal_consents
 from api.web.agency import router as agency_router
 from api.web.render import HERE, environment
 from vault.sessions import SessionStore
@@ -41,6 +41,7 @@ def install(app: FastAPI, settings: AppSettings) -> None:
         app.include_router(router)
     app.include_router(console.router)  # the compliance console (api/web/console*.py)
     app.include_router(agency_router)  # the officers' console (api/web/agency*.py)
+    app.include_router(oidc.router)  # OpenID Connect sign-in; answers 404 while no issuer is configured
     if settings.demo_login:
         app.include_router(login.demo_router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")

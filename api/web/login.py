@@ -54,7 +54,9 @@ def login_page(request: Request, next_path: Annotated[str | None, Query(alias="n
     """Sign-in: the demo people in demo mode, else the configured identity provider."""
     demo = bool(request.app.state.settings.demo_login)
     people = _people(request) if demo else []
-    return render(request, "login.html", demo=demo, people=people, next=local_path(next_path, ""))
+    settings = request.app.state.settings
+    provider = settings.oidc_provider_name if settings.oidc_issuer else None
+    return render(request, "login.html", demo=demo, people=people, next=local_path(next_path, ""), provider=provider)
 
 
 def _audit(request: Request, who: Actor, outcome: str, reason: str | None = None) -> None:

@@ -24,7 +24,6 @@ from authlib.integrations.httpx_client import OAuth2Client
 from pydantic import SecretStr
 
 from api.security.oidc import PendingLogin
-from api.web import oidc as web_oidc
 from tests.support import oidc_provider as op
 from tests.support.api_world import World, open_world, problem
 
@@ -56,8 +55,7 @@ def configure(world: World, issuer: str) -> None:
             "oidc_default_role": "citizen",
         }
     )
-    if not any(getattr(r, "path", None) == "/login/oidc" for r in app.routes):
-        app.include_router(web_oidc.router)
+    # The routes are the app's own (api/web/__init__.py): start() below fails with 404 without them.
 
 
 def start(world: World, next_path: str = "/portal") -> tuple[str, PendingLogin]:
@@ -244,3 +242,9 @@ def test_unreachable_discovery_refuses_sign_in(tmp_path: Path, monkeypatch: pyte
         problem(response, 503, "provider-unavailable")
         assert w.client.cookies.get("cv_oidc") is None
         assert any(e["outcome"] == "denied" and e["reason"] == "provider-unavailable" for e in login_events(w))
+
+
+def test_the_sign_in_page_offers_the_configured_provider(world: World) -> None:
+    page = world.client.get("/login", params={"next": "/portal/data"})
+    assert page.status_code == 200
+    assert 'href="/login/oidc?next=%2Fportal%2Fdata"' in page.text, page.text
