@@ -150,6 +150,14 @@ class Web:
         return path
 
 
+def sign_in(web: Web, display_name: str, page: Page | None = None) -> None:
+    """Sign in on the development sign-in page as the demo person called ``display_name``."""
+    page = page or web.page
+    page.goto("/login")
+    page.get_by_role("button", name=f"Sign in as {display_name}", exact=True).click()
+    page.wait_for_url(lambda url: urlsplit(url).path not in {"/login", "/login/demo"})
+
+
 def serious_violations(page: Page) -> list[dict[str, Any]]:
     """axe-core's serious and critical violations on the page as it is now (id, impact, help, nodes).
 
