@@ -12,6 +12,7 @@ import os
 import re
 import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -88,8 +89,9 @@ class DemoServer:
         return str(ids[0])
 
 
+@contextmanager
 def seeded_server(tmp: Path, *, citizens: int = 5) -> Iterator[DemoServer]:
-    """`citizen-vault demo` into ``tmp``, then `citizen-vault serve --demo` until the generator closes."""
+    """`citizen-vault demo` into ``tmp``, then `citizen-vault serve --demo` for the ``with`` block."""
     data = tmp / "data"
     port = free_port()
     # The issuer names the address the server answers on, as `make run` does: tokens then match it.
@@ -207,7 +209,8 @@ def browser(playwright_driver: Playwright) -> Iterator[Browser]:
 @pytest.fixture(scope="module")
 def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer]:
     """One demo server per test module."""
-    yield from seeded_server(tmp_path_factory.mktemp("demo-server"))
+    with seeded_server(tmp_path_factory.mktemp("demo-server")) as server:
+        yield server
 
 
 @pytest.fixture
