@@ -13,11 +13,12 @@ bootstrap-test:
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-## Start Citizen Vault on the embedded default (SQLite + local keyring in $(DATA_DIR)) with demo data.
+## Start Citizen Vault on the embedded default (SQLite + local keyring in $(DATA_DIR)) with demo data and the
+# development sign-in page (serve --demo); it prints the address to open and who to sign in as.
 # The issuer names the address the service answers on, so printed commands and tokens match it.
 run: bootstrap
 	@CITIZEN_VAULT_ISSUER=$${CITIZEN_VAULT_ISSUER:-http://$(HOST):$(PORT)} $(VENV)/citizen-vault --data-dir $(DATA_DIR) demo
-	@CITIZEN_VAULT_ISSUER=$${CITIZEN_VAULT_ISSUER:-http://$(HOST):$(PORT)} exec $(VENV)/citizen-vault --data-dir $(DATA_DIR) serve --host $(HOST) --port $(PORT)
+	@CITIZEN_VAULT_ISSUER=$${CITIZEN_VAULT_ISSUER:-http://$(HOST):$(PORT)} exec $(VENV)/citizen-vault --data-dir $(DATA_DIR) serve --demo --host $(HOST) --port $(PORT)
 
 ## The whole suite: lint, types, import direction, tests (real SQLite, PostgreSQL, SoftHSM2).
 test: bootstrap-test lint typecheck imports unit

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import docs, errors, openapi
+from api import docs, errors, openapi, web
 from api.express import GrantReadExpress
 from api.middleware import Hygiene
 from api.routes import audit, citizens, consents, grants, ops, pii, purposes, registry, token
@@ -99,6 +99,7 @@ def create_app(settings: AppSettings, vault: Vault | None = None) -> FastAPI:
     ):
         app.include_router(router)
     docs.install(app)  # after the API routes: matching scans routes in order
+    web.install(app, settings)  # the pages (issue 14), after the API too
 
     if settings.express_reads and app.state.inline_writes and is_sqlite(vault.key_engine):
         app.add_middleware(GrantReadExpress)  # added first, so inside Hygiene: its checks come first

@@ -9,13 +9,14 @@ import sys
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 
 from api import logconfig
 from api.cli_common import app_settings, err, failing_cleanly, opened, out, parse_uuid, state
 from api.security import issuing
 from vault import demo as demo_data
 from vault import operations
-from vault.demo_registry import AGENCIES, DemoClient, seed_purposes, seed_registry
+from vault.demo_registry import AGENCIES, ROLE_NAMES, DemoClient, demo_people, seed_purposes, seed_registry
 from vault.importer import Importer
 from vault.registry import ROLES
 from vault.runtime import Vault, init_vault, open_vault
@@ -23,8 +24,10 @@ from vault.runtime import Vault, init_vault, open_vault
 
 def demo(
     citizens: Annotated[int, typer.Option(min=1, max=1_000_000, help="How many fictitious citizens.")] = 50,
+    curl: Annotated[bool, typer.Option("--curl", help="Show curl commands for the HTTP API instead.")] = False,
 ) -> None:
-    """Initialise (if needed), seed agencies, officers, clients and fictitious citizens; show how to try each role."""
+    """Initialise (if needed), seed agencies, officers, clients and fictitious citizens; show how to sign in
+    as each demo person in a browser (or, with --curl, how to call the API as each role)."""
     with failing_cleanly():
         vault = init_vault(app_settings())
     try:
@@ -37,7 +40,10 @@ def demo(
             clients = seed_registry(vault.registry)
             seed_purposes(vault.purposes)
         path.unlink()
-        _demo_summary(vault, result.accepted, result.already_done, clients)
+        if curl:
+            _demo_summary(vault, result.accepted, result.already_done, clients)
+        else:
+            _browser_summary(vault, result.accepted, result.already_done)
     finally:
         vault.close()
 
@@ -50,14 +56,38 @@ def _on_terminal() -> bool:
         return False
 
 
+def _headline(vault: Vault, accepted: int, already: bool) -> None:
+    out.print(f"[bold]Citizen Vault demo[/] in {vault.settings.data_dir.resolve()}")
+    out.print("Citizens were seeded earlier." if already else f"Imported {accepted} fictitious citizens.")
+    out.print(f"Total citizens: {operations.count_citizens(vault)}; agencies: {', '.join(AGENCIES)}")
+
+
+def _browser_summary(vault: Vault, accepted: int, already: bool) -> None:
+    _headline(vault, accepted, already)
+    base = app_settings().issuer
+    out.print(
+        f"\n[bold]Open {base}/login in a browser[/] (the service started with `serve --demo`, as `make run` does)."
+    )
+    out.print(
+        "The development sign-in page lists these fictitious people; choose one to sign in as them:", markup=False
+    )
+    for person in demo_people(vault.profiles):
+        home = {"citizen": "/portal"}.get(person.role, "/")
+        out.print(
+            f"  - {person.display_name} ({ROLE_NAMES.get(person.role, person.role)}): then {base}{home}", markup=False
+        )
+    out.print(
+        f"\nThe HTTP API as each role, with curl: {shlex.quote(sys.argv[0])} demo --curl   API docs: {base}/docs",
+        markup=False,
+    )
+
+
 def _demo_summary(vault: Vault, accepted: int, already: bool, clients: list[DemoClient]) -> None:
     settings = app_settings()
     first = demo_data.profile(0)
     ids = vault.profiles.lookup("national_id", first["national_id"])
     citizen = str(ids[0]) if ids else "<citizen-id>"
-    out.print(f"[bold]Citizen Vault demo[/] in {vault.settings.data_dir.resolve()}")
-    out.print("Citizens were seeded earlier." if already else f"Imported {accepted} fictitious citizens.")
-    out.print(f"Total citizens: {operations.count_citizens(vault)}; agencies: {', '.join(AGENCIES)}")
+    _headline(vault, accepted, already)
     base = settings.issuer
     # Bearer tokens and client secrets go to a terminal only, where they are seen once; redirected
     # to a file they would outlive the session. Otherwise each command mints its own token.
@@ -174,13 +204,23 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port.")] = 8000,
     workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes.")] = 1,
+    demo_login: Annotated[
+        bool, typer.Option("--demo", help="Development sign-in page listing the demo people (never in production).")
+    ] = False,
 ) -> None:
-    """Run the HTTP API under uvicorn (bounded headers, JSON logs: api/server.py)."""
+    """Run the HTTP API and the web pages under uvicorn (bounded headers, JSON logs: api/server.py)."""
     from api import server  # noqa: PLC0415 - only this command needs the server
 
     if state.get("data_dir") is not None:
         os.environ["CITIZEN_VAULT_DATA_DIR"] = str(state["data_dir"])
-    settings = app_settings()
+    if demo_login:
+        os.environ["CITIZEN_VAULT_DEMO_LOGIN"] = "true"  # the workers read their settings from the environment
+    try:
+        settings = app_settings()
+    except ValidationError as exc:  # e.g. --demo with CITIZEN_VAULT_ENVIRONMENT=production
+        reasons = "; ".join(str(e.get("msg", "invalid")) for e in exc.errors())
+        err.print(f"[bold red]error:[/] settings refused: {reasons}", markup=True)
+        raise typer.Exit(2) from None
     with failing_cleanly():
         vault = open_vault(settings)  # refuse to start (clearly) before forking workers
     vault.close()
@@ -188,6 +228,10 @@ def serve(
     for warning in vault.warnings:
         logconfig.log.warning(warning)
     out.print(f"Citizen Vault listening on http://{host}:{port}  (docs: /docs, {workers} worker(s))")
+    if settings.demo_login:
+        out.print(
+            f"Open http://{host}:{port}/login in a browser and choose a demo person to sign in (development only)."
+        )
     server.run("api.asgi:app", host=host, port=port, workers=workers, settings=settings)
 
 

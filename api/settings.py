@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from vault.settings import Settings
 
@@ -94,3 +94,23 @@ class AppSettings(Settings):
         le=300,
         description="Time a connection has to send its request line and headers (408, then closed).",
     )
+    demo_login: bool = Field(
+        default=False,
+        description="The development sign-in page listing the demo people (`citizen-vault serve --demo`); "
+        "refused with environment=production.",
+    )
+    session_idle_seconds: int = Field(
+        default=900, ge=60, le=86_400, description="A web session ends after this long without a request."
+    )
+    session_absolute_seconds: int = Field(
+        default=28_800, ge=300, le=604_800, description="A web session ends this long after sign-in, whatever."
+    )
+    web_logins_per_minute: int = Field(
+        default=30, ge=1, description="Sign-in attempts per minute per client address (429 past it)."
+    )
+
+    @model_validator(mode="after")
+    def _demo_login_is_development_only(self) -> AppSettings:
+        if self.demo_login and self.environment == "production":
+            raise ValueError("demo_login is for development only: it cannot be enabled in production")
+        return self

@@ -19,12 +19,25 @@ from typing import Any
 
 from vault.audit.deferral import has_deferred
 from vault.audit.export import csv_cell
-from vault.audit.log import Actor, iso
-from vault.audit.review import access_log
+from vault.audit.log import Actor, Event, iso
+from vault.audit.review import AccessEntry, access_log
 from vault.runtime import Vault
 
 TYP = "citizen-export+jwt"
 MAX_LOG_ENTRIES = 100_000
+
+
+def access_page(
+    vault: Vault, citizen_id: str, actor: Actor, after: int = 0, limit: int = 100
+) -> tuple[list[AccessEntry], int | None, bool]:
+    """A page of who read the citizen's data (deferred entries left out, per the approved
+    deferrals), the next page's cursor, and whether some entries are deferred; the citizen's
+    viewing is itself recorded (``me.access-log``). The API and the portal both call this."""
+    now = datetime.now(UTC)
+    entries, next_after = access_log(vault.data_engine, citizen_id, now, after, limit)
+    deferred = has_deferred(vault.data_engine, citizen_id, now)
+    vault.audit.record(actor, Event("me.access-log", citizen_id=citizen_id))
+    return entries, next_after, deferred
 
 
 def bundle(vault: Vault, citizen: uuid.UUID, actor: Actor) -> tuple[dict[str, Any], str]:

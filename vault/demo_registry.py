@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass
 
+from vault import demo
 from vault.errors import Conflict
+from vault.profiles.service import ProfileService
 from vault.purposes.service import PurposeService
 from vault.registry import OPERATOR, OPERATOR_AGENCY, Registry
 
@@ -103,3 +105,40 @@ def seed_registry(registry: Registry) -> list[DemoClient]:
         else:
             out.append(DemoClient(existing[0].client_id, code, None))
     return out
+
+
+DEMO_CITIZENS = 3  # the first demo profiles offered on the development sign-in page
+ROLE_NAMES = {
+    "citizen": "Citizen",
+    "registrar": "Registrar",
+    "caseworker": "Caseworker",
+    "compliance-officer": "Compliance officer",
+    "admin": "Administrator",
+}
+
+
+@dataclass(frozen=True)
+class DemoPerson:
+    """Someone the development sign-in page offers: ``key`` names them in its form."""
+
+    key: str
+    display_name: str
+    role: str
+    agency: str
+    subject: str
+
+
+def demo_people(profiles: ProfileService) -> list[DemoPerson]:
+    """The demo citizens that were imported (found by their fictitious national id, an audited
+    lookup by the operator) and the demo officers, by display name."""
+    people = []
+    for i in range(DEMO_CITIZENS):
+        p = demo.profile(i)
+        found = profiles.lookup("national_id", p["national_id"])
+        if found:
+            name = f"{p['given_name']} {p['family_name']}"
+            people.append(DemoPerson(f"citizen-{i}", name, "citizen", "-", str(found[0])))
+    for subject, agency, role in OFFICERS:
+        name = f"{ROLE_NAMES.get(role, role)}, {AGENCIES.get(agency, 'Vault operator')}"
+        people.append(DemoPerson(subject, name, role, agency, subject))
+    return people

@@ -27,6 +27,7 @@ from api.schemas_audit import (
     ReportRow,
 )
 from api.security.auth import Principal, actor, agency_scope, require
+from vault import citizen_export
 from vault.audit import deferral, review
 from vault.audit import export as audit_export
 from vault.audit.log import Event
@@ -222,11 +223,9 @@ def my_access_log(
         citizen = str(uuid.UUID(who.subject))
     except ValueError:
         raise ApiProblem(404, "not-found", "Not found", "no profile for this identity") from None
-    vault = request.app.state.vault
-    now = datetime.now(UTC)
-    entries, next_after = review.access_log(vault.data_engine, citizen, now, after, limit)
-    deferred = deferral.has_deferred(vault.data_engine, citizen, now)
-    vault.audit.record(actor(request, who), Event("me.access-log", citizen_id=citizen))
+    entries, next_after, deferred = citizen_export.access_page(
+        request.app.state.vault, citizen, actor(request, who), after, limit
+    )
     return AccessLogPage(
         entries=[AccessEntryPublic(**vars(e)) for e in entries], next_after=next_after, deferred=deferred
     )

@@ -128,7 +128,7 @@ def test_init_twice_is_safe(tmp_path: Path) -> None:
 
 def test_demo_seeds_and_prints_a_lookup(tmp_path: Path) -> None:
     d = tmp_path / "vault"
-    result = ok(d, "demo", "--citizens", "20")
+    result = ok(d, "demo", "--citizens", "20", "--curl")
 
     first = demo.profile(0)
     assert "Imported 20 fictitious citizens" in result.stdout

@@ -18,7 +18,7 @@ ANSI = re.compile(r"\x1b\[[0-9;]*m")
 def test_redirected_demo_output_holds_no_token_or_secret_and_says_how_to_get_one(tmp_path: Path) -> None:
     data = tmp_path / "data"
     result = subprocess.run(
-        [CLI, "--data-dir", str(data), "demo", "--citizens", "3"],
+        [CLI, "--data-dir", str(data), "demo", "--citizens", "3", "--curl"],
         env=clean_env(FORCE_COLOR="1"),  # colour forced on must not make a pipe look like a terminal
         capture_output=True,
         text=True,
@@ -38,7 +38,7 @@ def test_demo_on_a_terminal_shows_tokens_and_secrets_once_and_says_they_expire(t
     pid, fd = pty.fork()
     if pid == 0:  # the child: the demo, its stdout a terminal
         env = clean_env()
-        os.execve(CLI, [CLI, "--data-dir", str(tmp_path / "data"), "demo", "--citizens", "3"], env)
+        os.execve(CLI, [CLI, "--data-dir", str(tmp_path / "data"), "demo", "--citizens", "3", "--curl"], env)
     chunks: list[bytes] = []
     while True:
         try:
