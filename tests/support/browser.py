@@ -182,7 +182,7 @@ def serious_violations(page: Page) -> list[dict[str, Any]]:
 
 
 # `serve --demo` turns on the demo sign-in (CITIZEN_VAULT_DEMO_LOGIN) for this process only.
-SERVE_DEMO: list[str] = []
+SERVE_DEMO = ["--demo"]
 
 
 @pytest.fixture(scope="session")
@@ -217,7 +217,8 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer
 def web(browser: Browser, demo_server: DemoServer, request: pytest.FixtureRequest) -> Iterator[Web]:
     """A fresh browser context (no cookies, no storage) and page for one test."""
     context = browser.new_context(base_url=demo_server.base, viewport={"width": 1024, "height": 768})
-    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{request.module.__name__.rsplit('.', 1)[-1]}--{request.node.name}")
+    # Screenshots are named by module and label (test_portal.py, "my-data" -> portal--my-data.png).
+    name = request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_")
     web = Web(demo_server.base, context, context.new_page(), name)
     web.record(context)
     try:
