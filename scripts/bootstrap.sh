@@ -14,6 +14,7 @@ if [ "${1:-}" = "test" ]; then
 fi
 if [ "${1:-}" = "bench" ]; then
   command -v wrk >/dev/null || want_debs+=(wrk)  # the HTTP load generator (bench/wrk.py)
+  [ -x /usr/bin/chromium ] || want_debs+=(chromium)  # first contentful paint (bench/bench_pages.py)
 fi
 if [ ${#want_debs[@]} -gt 0 ]; then
   echo "bootstrap: installing Debian packages: ${want_debs[*]}"
