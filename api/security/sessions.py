@@ -80,10 +80,9 @@ def start_session(request: Request, response: Response, subject: str, role: str,
 
 def current_session(request: Request) -> WebSession | None:
     """The request's live session, or None (no cookie, unknown, ended, timed out)."""
-    known = getattr(request.state, _SESSION, _UNKNOWN)
-    if known is not _UNKNOWN:
-        found: WebSession | None = known
-        return found
+    known: object = getattr(request.state, _SESSION, _UNKNOWN)
+    if known is None or isinstance(known, WebSession):
+        return known
     session_id = request.cookies.get(_cookies(request).session)
     found = _store(request).get(session_id) if session_id else None
     setattr(request.state, _SESSION, found)

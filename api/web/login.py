@@ -50,9 +50,7 @@ def landing(request: Request) -> Response:
 
 
 @router.get("/login")
-def login_page(
-    request: Request, next_path: Annotated[str | None, Query(alias="next")] = None
-) -> Response:
+def login_page(request: Request, next_path: Annotated[str | None, Query(alias="next")] = None) -> Response:
     """Sign-in: the demo people in demo mode, else the configured identity provider."""
     demo = bool(request.app.state.settings.demo_login)
     people = _people(request) if demo else []

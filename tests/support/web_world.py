@@ -68,7 +68,8 @@ class WebWorld(World):
         browser = client or self.client
         token = self.csrf("/login", browser)
         form = {"person": person, "csrf_token": token, "next": next_path}
-        return browser.post("/login/demo", data=form, headers=FORM)
+        response: Response = browser.post("/login/demo", data=form, headers=FORM)
+        return response
 
     def post(
         self, path: str, form: dict[str, Any], client: TestClient | None = None, page: str | None = None
@@ -76,7 +77,8 @@ class WebWorld(World):
         """Send a form as the signed-in browser, with the CSRF token of ``page`` (default: ``path``)."""
         browser = client or self.client
         token = self.csrf(page or path, browser)
-        return browser.post(path, data={"csrf_token": token, **form}, headers=FORM)
+        response: Response = browser.post(path, data={"csrf_token": token, **form}, headers=FORM)
+        return response
 
 
 @contextmanager
@@ -85,7 +87,8 @@ def open_web_world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **settings: 
     for name in list(os.environ):
         if name.startswith("CITIZEN_VAULT_"):
             monkeypatch.delenv(name)
-    app_settings = AppSettings(data_dir=tmp_path, keyring_scrypt_n=2**10, demo_login=True, **settings)
+    defaults: dict[str, Any] = {"data_dir": tmp_path, "keyring_scrypt_n": 2**10, "demo_login": True}
+    app_settings = AppSettings(**(defaults | settings))
     vault = init_vault(app_settings)
     fail_fast_on_lock_waits(vault.data_engine)
     apps = {c.agency: c for c in seed_registry(vault.registry)}
