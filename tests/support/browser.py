@@ -219,6 +219,7 @@ def web(browser: Browser, demo_server: DemoServer, request: pytest.FixtureReques
     context = browser.new_context(base_url=demo_server.base, viewport={"width": 1024, "height": 768})
     # Screenshots are named by module and label (test_portal.py, "my-data" -> portal--my-data.png).
     name = request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_")
+    context.set_default_timeout(10_000)  # a missing element fails in 10 s, not Playwright's 30
     web = Web(demo_server.base, context, context.new_page(), name)
     web.record(context)
     try:
