@@ -5,11 +5,16 @@ and the portal usable at phone width (no sideways scrolling)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from tests.support.browser import DemoServer, Web, sign_in
 from vault import demo
 
+if TYPE_CHECKING:  # imported by the fixtures, which skip (or fail under CI) without playwright
+    from playwright.sync_api import ViewportSize
+
 BENEFITS = {"agency": "benefits-office", "purpose": "benefit-eligibility"}
-PHONE = {"width": 360, "height": 740}
+PHONE: ViewportSize = {"width": 360, "height": 740}
 
 
 def _name(i: int) -> str:
@@ -37,7 +42,7 @@ def test_the_session_cookie_is_httponly_lax_and_sign_out_ends_it_on_the_server(w
     web.page.get_by_role("button", name="Sign out").click()
     web.page.wait_for_url(lambda url: not url.rstrip("/").endswith("/portal"))
     # The same cookie value, put back: the server ended that session, so it is a stranger again.
-    web.context.add_cookies([{k: v for k, v in cookie.items() if k in {"name", "value", "url", "domain", "path"}}])
+    web.context.add_cookies([{"name": cookie["name"], "value": cookie["value"], "url": web.base}])
     response = web.page.goto("/portal/data")
     assert response is not None and "/login" in web.page.url, web.page.url
     assert demo.profile(0)["email"] not in web.page.content()
