@@ -67,13 +67,19 @@ class DemoServer:
         """Its base URL."""
         return self.server.base
 
+    tokens: dict[tuple[str, str | None, str | None], str] = field(default_factory=dict)
+
     def token(self, role: str, *, agency: str | None = None, subject: str | None = None) -> str:
-        """A bearer token from `citizen-vault token`, as an operator script would get one."""
+        """A bearer token from `citizen-vault token`, as an operator script would get one (kept for
+        the module: a new process per token would cost more than the browser work)."""
+        if (role, agency, subject) in self.tokens:
+            return self.tokens[role, agency, subject]
         args = [CLI, "--data-dir", str(self.data), "token", "--role", role]
         args += ["--agency", agency] if agency else []
         args += ["--subject", subject] if subject else []
         done = subprocess.run(args, env=self.env, check=True, capture_output=True, text=True)
-        return done.stdout.strip()
+        self.tokens[role, agency, subject] = done.stdout.strip()
+        return self.tokens[role, agency, subject]
 
     def api(self, token: str) -> httpx.Client:
         """An HTTP client for the API with ``token`` (close it, or use it in a ``with``)."""
@@ -90,7 +96,7 @@ class DemoServer:
 
 
 @contextmanager
-def seeded_server(tmp: Path, *, citizens: int = 5) -> Iterator[DemoServer]:
+def seeded_server(tmp: Path, *, citizens: int = 3) -> Iterator[DemoServer]:
     """`citizen-vault demo` into ``tmp``, then `citizen-vault serve --demo` for the ``with`` block."""
     data = tmp / "data"
     port = free_port()
