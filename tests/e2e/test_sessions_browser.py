@@ -1,11 +1,13 @@
 """Sessions as a real browser holds them (issue 14, "Security"): the cookie's flags and that page
 scripts cannot read it, sign-out ending the session on the server (the old cookie replayed is
-refused), a citizen's session refusing another citizen's consent by id in the URL and in a form,
-and the portal usable at phone width (no sideways scrolling)."""
+refused), no open redirect through `next` as a browser resolves URLs, a citizen's session refusing
+another citizen's consent by id in the URL and in a form, and the portal usable at phone width
+(no sideways scrolling)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
+from urllib.parse import quote, urlsplit
 
 from tests.support.browser import DemoServer, Web, sign_in
 from vault import demo
@@ -14,6 +16,9 @@ if TYPE_CHECKING:  # imported by the fixtures, which skip (or fail under CI) wit
     from playwright.sync_api import ViewportSize
 
 BENEFITS = {"agency": "benefits-office", "purpose": "benefit-eligibility"}
+# What a browser resolves to another host: scheme-relative, backslash (read as a slash), a tab
+# inside the slashes (stripped), an absolute URL.
+FOREIGN_NEXT = ["//203.0.113.9/x", "/\\203.0.113.9/x", "/\t/203.0.113.9/x", "https://203.0.113.9/x"]
 PHONE: ViewportSize = {"width": 360, "height": 740}
 
 
@@ -82,3 +87,16 @@ def test_the_portal_pages_fit_a_phone_screen(web: Web, demo_server: DemoServer) 
             web.shot(f"phone-{path.strip('/').replace('/', '-')}", page)
     finally:
         phone.close()
+
+
+def test_sign_in_follows_a_local_next_and_never_another_host(web: Web) -> None:
+    page = web.page
+    page.goto("/login?next=" + quote("/portal/consents"))
+    page.get_by_role("button", name=f"Sign in as {_name(0)}", exact=True).click()
+    page.wait_for_url("**/portal/consents")  # a local `next` is followed
+    for target in FOREIGN_NEXT:
+        page.goto("/login?next=" + quote(target))
+        page.get_by_role("button", name=f"Sign in as {_name(0)}", exact=True).click()
+        page.wait_for_url(lambda url: urlsplit(url).path not in {"/login", "/login/demo"})
+        assert urlsplit(page.url).netloc == urlsplit(web.base).netloc, (target, page.url)
+    assert web.foreign_requests() == []
