@@ -10,7 +10,10 @@ import io
 import json
 from typing import Any
 
-from tests.support.browser import DemoServer, Web, sign_in
+import httpx
+
+from tests.support.api_world import verify
+from tests.support.browser import DemoServer, Web, serious_violations, sign_in
 from vault import demo
 
 BENEFITS = {"agency": "benefits-office", "purpose": "benefit-eligibility"}
@@ -20,6 +23,11 @@ def _citizen(server: DemoServer, i: int) -> tuple[str, dict[str, Any], str]:
     """Demo citizen ``i``: vault id, fictitious profile, display name on the sign-in page."""
     p = demo.profile(i)
     return server.citizen_id(p["national_id"]), p, f"{p['given_name']} {p['family_name']}"
+
+
+def _jwks(server: DemoServer) -> dict[str, dict[str, Any]]:
+    """The service's public keys by kid, as anyone fetches them."""
+    return {k["kid"]: k for k in httpx.get(f"{server.base}/.well-known/jwks.json").json()["keys"]}
 
 
 def test_withdrawing_a_consent_in_the_portal_refuses_the_agencys_very_next_read(
@@ -76,7 +84,7 @@ def test_the_downloaded_export_parses_and_holds_the_citizens_fields(web: Web, de
     document = json.loads(signed.value.path().read_text(encoding="utf-8"))
     assert document["bundle"]["citizen_id"] == citizen_id
     assert document["bundle"]["profile"]["fields"] == profile
-    assert document["jws"].count(".") == 2  # a compact JWS beside the bundle
+    assert verify(document["jws"], _jwks(demo_server)) == document["bundle"]  # signed by the service
 
     with web.page.expect_download() as table:
         web.page.get_by_role("link", name="Download as CSV (spreadsheet)").click()
@@ -118,3 +126,35 @@ def test_a_request_needing_consent_approved_in_the_portal_lets_the_caseworker_re
     row = reads.last.inner_text()
     assert "benefit-eligibility" in row and grant_id in row and "allowed" in row, row
     web.shot("access-log")
+
+
+def test_a_consent_given_in_the_portal_is_the_agencys_basis_and_its_signed_receipt_downloads(
+    web: Web, demo_server: DemoServer
+) -> None:
+    citizen_id, _, name = _citizen(demo_server, 1)
+    sign_in(web, name)
+    page = web.page
+    page.goto("/portal/consents/new")
+    page.get_by_role("button", name="Give consent").click()  # nothing chosen: refused, explained
+    summary = page.get_by_role("alert")
+    assert "Choose what you consent to" in summary.inner_text()
+    assert serious_violations(page) == []  # the error state is accessible too
+    web.shot("give-consent-error")
+    page.get_by_label("benefits-office: Decide eligibility for housing and income benefits").check()
+    page.get_by_role("button", name="Give consent").click()
+    page.wait_for_url("**/portal/consents?done=given")
+
+    with demo_server.api(demo_server.token("caseworker", agency="benefits-office")) as agency:
+        grant = agency.post(
+            "/v1/grants", json={"citizen_id": citizen_id, "purpose": BENEFITS["purpose"], "fields": ["email"]}
+        )
+    assert grant.status_code == 201 and grant.json()["status"] == "active", grant.text
+
+    page.get_by_role("link", name="See the signed receipts").click()
+    assert page.get_by_role("table").locator("tbody tr").count() == 1
+    web.shot("receipts")
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download the signed receipts").click()
+    [receipt] = json.loads(download.value.path().read_text(encoding="utf-8"))
+    payload = verify(receipt["receipt"], _jwks(demo_server))
+    assert payload["piiPrincipalId"] == citizen_id and payload["services"][0]["service"] == BENEFITS["purpose"]
