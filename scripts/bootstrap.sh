@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up everything `make run` and `make test` need, on a fresh machine, idempotently:
-# Debian packages the tests use (PostgreSQL server, SoftHSM2), a virtual environment, pinned
+# Debian packages the tests use (PostgreSQL server, SoftHSM2, Chromium), a virtual environment, pinned
 # Python packages (requirements.lock), and the project itself in editable mode.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,9 +9,12 @@ want_debs=()
 if [ "${1:-}" = "test" ]; then
   [ -x /usr/lib/postgresql/15/bin/initdb ] || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || want_debs+=(postgresql)
   [ -e /usr/lib/softhsm/libsofthsm2.so ] && command -v softhsm2-util >/dev/null || want_debs+=(softhsm2)
+  # The browser tests drive Debian's chromium through Playwright (never `playwright install`).
+  [ -x /usr/bin/chromium ] || want_debs+=(chromium)
 fi
 if [ "${1:-}" = "bench" ]; then
   command -v wrk >/dev/null || want_debs+=(wrk)  # the HTTP load generator (bench/wrk.py)
+  [ -x /usr/bin/chromium ] || want_debs+=(chromium)  # first contentful paint (bench/bench_pages.py)
 fi
 if [ ${#want_debs[@]} -gt 0 ]; then
   echo "bootstrap: installing Debian packages: ${want_debs[*]}"
