@@ -25,6 +25,7 @@ import re
 import threading
 import time
 import uuid
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -33,7 +34,12 @@ from urllib.parse import urlsplit
 import httpx
 from authlib.common.security import generate_token
 from authlib.integrations.base_client import OAuthError
-from authlib.integrations.httpx_client import OAuth2Client
+
+with warnings.catch_warnings():
+    # Authlib 1.9 warns on import that httpx will be renamed httpx2 upstream; printed by the warnings
+    # module, it was the one line of a server's stderr that was not JSON (api/logconfig.py).
+    warnings.filterwarnings("ignore", message="The httpx module is deprecated", category=DeprecationWarning)
+    from authlib.integrations.httpx_client import OAuth2Client
 
 from api.security import tokens
 from api.security.auth import Principal

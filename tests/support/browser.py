@@ -191,9 +191,11 @@ def serious_violations(page: Page) -> list[dict[str, Any]]:
 SERVE_DEMO = ["--demo"]
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API runs an event loop in this thread while its driver
+# is open, and a later test module of the same worker that calls asyncio.run() would fail.
+@pytest.fixture(scope="module")
 def playwright_driver() -> Iterator[Playwright]:
-    """Playwright's driver, once per session (a missing playwright skips locally, fails under CI)."""
+    """Playwright's driver, once per test module (a missing playwright skips locally, fails under CI)."""
     try:
         from playwright.sync_api import sync_playwright  # noqa: PLC0415 - optional until the browser tests run
     except ImportError:
@@ -202,9 +204,9 @@ def playwright_driver() -> Iterator[Playwright]:
         yield driver
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright_driver: Playwright) -> Iterator[Browser]:
-    """One headless Chromium for the whole session."""
+    """One headless Chromium per test module."""
     if not os.access(CHROMIUM, os.X_OK):
         missing(f"no chromium at {CHROMIUM}")
     launched = playwright_driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)

@@ -16,7 +16,8 @@ from vault.registry import OPERATOR
 
 SCRIPT = '<script>alert("stored")</script>'
 ESCAPED = "&lt;script&gt;alert(&#34;stored&#34;)&lt;/script&gt;"
-PUBLIC_PAGES = {"/", "/login", "/login/demo", "/logout"}
+# Sign-in and its OpenID Connect steps are public by nature; each is rate-limited and audited itself.
+PUBLIC_PAGES = {"/", "/login", "/login/demo", "/logout", "/login/oidc", "/login/oidc/callback"}
 
 
 def _citizen(web: WebWorld, i: int) -> str:
