@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from api import logconfig
 from api.cli_common import app_settings, err, failing_cleanly, opened, out, parse_uuid, state
 from api.security import issuing
+from api.web.login import home_for
 from vault import demo as demo_data
 from vault import operations
 from vault.demo_registry import AGENCIES, ROLE_NAMES, DemoClient, demo_people, seed_purposes, seed_registry
@@ -72,7 +73,7 @@ def _browser_summary(vault: Vault, accepted: int, already: bool) -> None:
         "The development sign-in page lists these fictitious people; choose one to sign in as them:", markup=False
     )
     for person in demo_people(vault.profiles):
-        home = {"citizen": "/portal"}.get(person.role, "/")
+        home = home_for(person.role)  # where the sign-in page sends them
         out.print(
             f"  - {person.display_name} ({ROLE_NAMES.get(person.role, person.role)}): then {base}{home}", markup=False
         )
