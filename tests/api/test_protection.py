@@ -18,6 +18,7 @@ from api import concurrency
 from api.app import PUBLIC_PATHS, create_app
 from api.security import issuing
 from api.settings import AppSettings
+from tests.support.routes import authz, flatten
 from vault.demo_registry import seed_registry
 from vault.runtime import Vault, init_vault
 
@@ -38,29 +39,8 @@ def _token(vault: Vault, settings: AppSettings, subject: str, role: str, agency:
     return {"Authorization": f"Bearer {tok}"}
 
 
-def _authz(dependant: Any) -> set[tuple[str, str]]:
-    found: set[tuple[str, str]] = set()
-    for dep in dependant.dependencies:
-        marker = getattr(dep.call, "authz", None)
-        if marker is not None:
-            found.add(marker)
-        found |= _authz(dep)
-    return found
-
-
-def _flatten(routes: list[Any]) -> list[APIRoute]:
-    # FastAPI keeps included routers as wrappers; the app includes them without prefixes.
-    out: list[APIRoute] = []
-    for route in routes:
-        if isinstance(route, APIRoute):
-            out.append(route)
-        elif hasattr(route, "original_router"):
-            out += _flatten(route.original_router.routes)
-    return out
-
-
 def _protected_routes(client: TestClient) -> list[APIRoute]:
-    routes = _flatten(list(client.app.routes))  # type: ignore[attr-defined]
+    routes = flatten(list(client.app.routes))  # type: ignore[attr-defined]
     # Pages (api/web) answer without a session by sending the browser to sign in; their own
     # coverage test is tests/api/web/test_page_protection.py.
     return [
@@ -74,7 +54,7 @@ def test_every_non_public_route_carries_an_authorisation_dependency_known_to_the
     routes = _protected_routes(client)
     assert len(routes) >= 12
     for route in routes:
-        markers = _authz(route.dependant)
+        markers = authz(route.dependant)
         assert markers, f"{route.methods} {route.path} has no authorisation dependency"
         assert markers <= rules, f"{route.path} uses {markers - rules} that no policy line mentions"
 
@@ -100,7 +80,7 @@ def test_a_role_is_refused_on_every_route_its_rules_do_not_name(env: Any) -> Non
     assert ("audit", "read") in allowed and not any(act in ("create", "update", "delete", "use") for _, act in allowed)
     refused = 0
     for route in _protected_routes(client):
-        if _authz(route.dependant) <= allowed:
+        if authz(route.dependant) <= allowed:
             continue
         for method in route.methods or ():
             response = client.request(method, _concrete(route.path), headers=headers, json={})

@@ -48,6 +48,16 @@ class ConsentPreview:
     expires_at: str | None
 
 
+def _own(conn: Connection, citizen_id: str, consent_id: str) -> Any:
+    """The row of one of the citizen's consents; NotFound for another citizen's, exactly like an absent one."""
+    row = conn.execute(
+        select(consents).where(consents.c.id == consent_id, consents.c.citizen_id == citizen_id)
+    ).one_or_none()
+    if row is None:
+        raise NotFound("no such consent")
+    return row
+
+
 class ConsentService:
     """Give, change, renew, withdraw and list consents; check whether one covers a use."""
 
@@ -213,11 +223,7 @@ class ConsentService:
         version with the same categories (those the purpose still lists) and expiry."""
         now = self._clock()
         with writing(self.engine) as conn:
-            row = conn.execute(
-                select(consents).where(consents.c.id == consent_id, consents.c.citizen_id == citizen_id)
-            ).one_or_none()
-            if row is None:
-                raise NotFound("no such consent")
+            row = _own(conn, citizen_id, consent_id)
             purpose = self.purposes.get(row.purpose, conn)
             current = consent_from_row(row, iso(now), purpose.version)
             if current.status != "renewal-required":
@@ -235,11 +241,7 @@ class ConsentService:
         """Withdraw with one call: a new version, and every grant resting on it revoked, atomically."""
         now = self._clock()
         with writing(self.engine) as conn:
-            row = conn.execute(
-                select(consents).where(consents.c.id == consent_id, consents.c.citizen_id == citizen_id)
-            ).one_or_none()
-            if row is None:
-                raise NotFound("no such consent")
+            row = _own(conn, citizen_id, consent_id)
             if row.status == "withdrawn":
                 raise Conflict("consent", "already withdrawn")
             values = dict(row._mapping) | {
@@ -275,11 +277,7 @@ class ConsentService:
     def get(self, citizen_id: str, consent_id: str) -> Consent:
         """One of the citizen's consents."""
         with self.engine.connect() as conn:
-            row = conn.execute(
-                select(consents).where(consents.c.id == consent_id, consents.c.citizen_id == citizen_id)
-            ).one_or_none()
-            if row is None:
-                raise NotFound("no such consent")
+            row = _own(conn, citizen_id, consent_id)
             versions = self.purposes.versions(conn)
         return consent_from_row(row, iso(self._clock()), versions.get(row.purpose, 1))
 

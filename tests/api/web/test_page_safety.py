@@ -5,11 +5,9 @@ by the Guard like an API route. All people and agencies are fictitious."""
 from __future__ import annotations
 
 import uuid
-from typing import Any
-
-from fastapi.routing import APIRoute
 
 from tests.support.api_world import problem
+from tests.support.routes import authz, flatten
 from tests.support.web_world import FORM, WebWorld
 from vault.audit.log import Actor
 from vault.registry import OPERATOR
@@ -94,36 +92,16 @@ def test_an_officer_session_is_refused_on_the_citizen_portal_by_policy(web: WebW
     assert web.refusal_event(refused)["action"] == "me.read"
 
 
-def _authz(dependant: Any) -> set[tuple[str, str]]:
-    found: set[tuple[str, str]] = set()
-    for dep in dependant.dependencies:
-        marker = getattr(dep.call, "authz", None)
-        if marker is not None:
-            found.add(marker)
-        found |= _authz(dep)
-    return found
-
-
-def _flatten(routes: list[Any]) -> list[APIRoute]:
-    out: list[APIRoute] = []
-    for route in routes:
-        if isinstance(route, APIRoute):
-            out.append(route)
-        elif hasattr(route, "original_router"):
-            out += _flatten(route.original_router.routes)
-    return out
-
-
 def test_every_page_is_public_or_checked_by_the_guard_and_sends_strangers_to_sign_in(web: WebWorld) -> None:
     rules = {(r[2], r[3]) for r in web.client.app.state.guard.policy.rules()}  # type: ignore[attr-defined]
-    routes = _flatten(web.client.app.routes)  # type: ignore[attr-defined]
+    routes = flatten(web.client.app.routes)  # type: ignore[attr-defined]
     pages = [r for r in routes if r.endpoint.__module__.startswith("api.web")]
     assert len(pages) >= 15
     for route in pages:
         assert not route.include_in_schema, route.path
         if route.path in PUBLIC_PAGES:
             continue
-        markers = _authz(route.dependant)
+        markers = authz(route.dependant)
         assert markers and markers <= rules, route.path
         path = route.path.replace("{consent_id}", "0" * 8 + "-0000-4000-8000-" + "0" * 12).replace(
             "{grant_id}", "0" * 8 + "-0000-4000-8000-" + "0" * 12
