@@ -68,8 +68,8 @@ class ProblemPages:
             # Starlette answers an unexpected error from outside the app's middleware (its
             # ServerErrorMiddleware), so the headers they add to every answer are set here.
             response.headers["x-request-id"] = str(document.get("request_id") or "")
-            for name, value in SECURITY_HEADERS:
-                response.headers[name.decode()] = value.decode()
+            for key, setting in SECURITY_HEADERS:
+                response.headers[key.decode()] = setting.decode()
         return response
 
     def _context(self, request: Request, document: dict[str, Any], headers: dict[str, str] | None) -> dict[str, Any]:
