@@ -11,11 +11,12 @@ import dataclasses
 import logging
 import re
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -25,6 +26,10 @@ from vault.audit.log import Actor, Event
 
 log = logging.getLogger(__name__)
 PROBLEM = "application/problem+json"
+# How a refusal of a page request is answered (api/web installs it as app.state.problem_page): given
+# the request, the problem document and its headers, an HTML page with the same status, or None for
+# the problem+json answer. The handlers below still decide the status and audit; this only renders.
+ProblemPage = Callable[[Request, dict[str, Any], dict[str, str] | None], Response | None]
 
 # domain error -> (status, type slug, title)
 DOMAIN: list[tuple[type[Exception], int, str, str]] = [
@@ -61,11 +66,15 @@ def problem(
     detail: str,
     headers: dict[str, str] | None = None,
     **extra: Any,
-) -> JSONResponse:
-    """A problem+json response."""
+) -> Response:
+    """A problem+json response (or, for a page request, the page the installed ProblemPage renders)."""
     body = problem_document(
         status, slug, title, detail, request.url.path, getattr(request.state, "request_id", None), **extra
     )
+    as_page: ProblemPage | None = getattr(request.app.state, "problem_page", None)
+    page = as_page(request, body, headers) if as_page is not None else None
+    if page is not None:
+        return page
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
@@ -154,7 +163,7 @@ def install(app: FastAPI) -> None:
     """Register the handlers on ``app``."""
 
     @app.exception_handler(ApiProblem)
-    async def _api(request: Request, exc: ApiProblem) -> JSONResponse:
+    async def _api(request: Request, exc: ApiProblem) -> Response:
         refusal = refusal_of(request, exc) if exc.status in (401, 403, 429) else None
         if refusal is not None:
             # Each refusal is audited, up to a budget per caller a minute; past it, the same answer,
@@ -168,7 +177,7 @@ def install(app: FastAPI) -> None:
         return problem(request, exc.status, exc.slug, exc.title, exc.detail, exc.headers, **exc.extra)
 
     @app.exception_handler(domain.VaultError)
-    async def _domain(request: Request, exc: domain.VaultError) -> JSONResponse:
+    async def _domain(request: Request, exc: domain.VaultError) -> Response:
         for kind, status, slug, title in DOMAIN:
             if isinstance(exc, kind):
                 extra: dict[str, Any] = {}
@@ -183,7 +192,7 @@ def install(app: FastAPI) -> None:
         return problem(request, 400, "bad-request", "Bad request", str(exc))
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
         errors: dict[str, str] = {}
         for err in exc.errors():
             loc, msg = _where(err), str(err.get("msg", "invalid"))[:200]
@@ -196,11 +205,11 @@ def install(app: FastAPI) -> None:
         return problem(request, 422, "invalid-request", "The request is not valid", "see errors", errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         slug = {404: "not-found", 405: "method-not-allowed", 413: "too-large"}.get(exc.status_code, "http-error")
         return problem(request, exc.status_code, slug, str(exc.detail), str(exc.detail), dict(exc.headers or {}))
 
     @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    async def _unexpected(request: Request, exc: Exception) -> Response:
         log.error("unexpected error", extra={"cause": type(exc).__name__, "path": request.url.path[:200]})
         return problem(request, 500, "internal", "Internal error", "the error was logged with this request id")

@@ -129,6 +129,11 @@ class AccessEntryPublic(Strict):
     purpose: str | None
     basis: str
     outcome: str
+    lawful_basis: str | None = Field(
+        description="The purpose's lawful basis: consent, legal-obligation, public-task or vital-interest "
+        "(null when the event names no purpose)."
+    )
+    statute: str | None = Field(description="The statute the purpose named when the event happened, if any.")
 
 
 class AccessLogPage(Strict):

@@ -18,6 +18,7 @@ from api.security.sessions import CookieNames, LoginRequired, login_url
 from api.settings import AppSettings
 from api.web import console, login, oidc, portal, portal_consents
 from api.web.agency import router as agency_router
+from api.web.error_pages import ProblemPages, page_roots
 from api.web.render import HERE, environment
 from vault.sessions import SessionStore
 
@@ -37,11 +38,13 @@ def install(app: FastAPI, settings: AppSettings) -> None:
     async def _to_login(_: Request, exc: LoginRequired) -> Response:
         return RedirectResponse(login_url(exc.next_path), status_code=303)
 
-    for router in (portal.router, portal_consents.router, login.router):
-        app.include_router(router)
-    app.include_router(console.router)  # the compliance console (api/web/console*.py)
-    app.include_router(agency_router)  # the officers' console (api/web/agency*.py)
-    app.include_router(oidc.router)  # OpenID Connect sign-in; answers 404 while no issuer is configured
+    routers = [portal.router, portal_consents.router, login.router]
+    routers += [console.router, agency_router]  # the compliance and officers' consoles
+    routers += [oidc.router]  # OpenID Connect sign-in; answers 404 while no issuer is configured
     if settings.demo_login:
-        app.include_router(login.demo_router)
+        routers.append(login.demo_router)
+    for router in routers:
+        app.include_router(router)
+    # A refused page request is answered with a page (api/errors.py renders through this hook).
+    app.state.problem_page = ProblemPages(page_roots(route for r in routers for route in r.routes))
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")

@@ -31,6 +31,12 @@ PORTAL_LINKS = [
     ("/portal/export", "Download everything"),
 ]
 MAX_FIELDS = 100
+LAWFUL_BASES = {  # vault/purposes/service.py's LAWFUL_BASES in plain words
+    "consent": "Your consent",
+    "legal-obligation": "Legal obligation",
+    "public-task": "Public task",
+    "vital-interest": "Vital interest",
+}
 MAX_VALUE = 4000
 
 
@@ -67,7 +73,25 @@ def access_row(entry: AccessEntry) -> list[str]:
     """One line of the citizen's access log as table cells."""
     when = entry.ts[:16].replace("T", " ") + " UTC"
     fields = ", ".join(f.replace("_", " ") for f in entry.fields) or "-"
-    return [when, entry.agency, entry.who, entry.action, fields, entry.purpose or "-", entry.basis, entry.outcome]
+    return [
+        when,
+        entry.agency,
+        entry.who,
+        entry.action,
+        fields,
+        entry.purpose or "-",
+        lawful_basis(entry),
+        entry.outcome,
+    ]
+
+
+def lawful_basis(entry: AccessEntry) -> str:
+    """The entry's lawful basis in plain words, with the statute its purpose named ("Legal obligation
+    under Tax Code s. 12"); without a purpose, on what footing it happened ("You", "Registrar role at ...")."""
+    if entry.lawful_basis is None:
+        return entry.basis[:1].upper() + entry.basis[1:]
+    words = LAWFUL_BASES.get(entry.lawful_basis, entry.lawful_basis.replace("-", " ").capitalize())
+    return f"{words} under {entry.statute}" if entry.statute else words
 
 
 def consent_option(choice: dict[str, str]) -> tuple[str, str, str]:

@@ -6,6 +6,7 @@ Every person is invented (vault/demo.py, tests/support/api_world.py).
 
 from __future__ import annotations
 
+import html
 import os
 import re
 from collections.abc import Iterator
@@ -79,6 +80,18 @@ class WebWorld(World):
         token = self.csrf(page or path, browser)
         response: Response = browser.post(path, data={"csrf_token": token, **form}, headers=FORM)
         return response
+
+
+def refusal_page(response: Response, status: int, reason: str | None = None) -> str:
+    """Assert a refused page request answered as an HTML page (api/web/error_pages.py) with
+    ``status``, this request's id shown for support (and ``reason``); return its text, unescaped
+    (to find its sentences: not for checking what it escapes)."""
+    assert response.status_code == status, (response.status_code, response.text)
+    assert response.headers["content-type"].startswith("text/html"), response.headers["content-type"]
+    assert f"<code>{response.headers['x-request-id']}</code>" in response.text
+    if reason is not None:
+        assert f"(reason: <code>{reason}</code>)" in response.text, response.text
+    return html.unescape(response.text)
 
 
 @contextmanager

@@ -17,6 +17,7 @@ from sqlalchemy import Engine, Select, and_, func, not_, or_, select
 
 from vault.audit.log import iso
 from vault.audit.tables import audit_deferral_requests, audit_deferred_events, audit_events
+from vault.purposes.service import purpose_versions, purposes
 
 # Actions that read citizen data (what "who read my data" and the volume rules count).
 READ_ACTIONS = ("citizens.read", "citizens.export", "citizens.lookup", "grants.read")
@@ -150,6 +151,8 @@ class AccessEntry:
     purpose: str | None
     basis: str
     outcome: str
+    lawful_basis: str | None = None  # the purpose's: consent, legal-obligation, public-task, vital-interest
+    statute: str | None = None  # the statute the purpose named when the event happened, if any
 
 
 def _basis(e: StoredEvent, citizen: str) -> str:
@@ -174,14 +177,31 @@ def access_log(
         .join(audit_deferral_requests, requests.id == deferred_events.deferral_id)
         .where(deferred_events.citizen_id == citizen_id, requests.status == "approved", requests.until > iso(now))
     )
+    # Each entry's lawful basis is its purpose's (a purpose's basis never changes), and the statute
+    # the purpose version in force at the event's time named: in the same query, not one per entry.
+    versions = purpose_versions.c
+    statute_then = (
+        select(versions.statute)
+        .where(versions.code == audit_events.c.purpose, versions.recorded_at <= audit_events.c.ts)
+        .order_by(versions.version.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
     query = (
         _filtered(EventFilter(citizen_id=citizen_id))
+        .add_columns(
+            purposes.c.lawful_basis.label("purpose_basis"),
+            func.coalesce(statute_then, purposes.c.statute).label("purpose_statute"),
+        )
+        .outerjoin(purposes, purposes.c.code == audit_events.c.purpose)
         .where(audit_events.c.seq > after, not_(audit_events.c.seq.in_(deferred)))
         .order_by(audit_events.c.seq)
         .limit(limit + 1)
     )
     with engine.connect() as conn:
-        rows = [_stored(r) for r in conn.execute(query)]
+        found = list(conn.execute(query))
+    rows = [_stored(r) for r in found]
+    lawful = [(r.purpose_basis, r.purpose_statute) for r in found]
     more = len(rows) > limit
     entries = [
         AccessEntry(
@@ -195,8 +215,9 @@ def access_log(
             e.purpose,
             _basis(e, citizen_id),
             e.outcome,
+            *lawful[i],
         )
-        for e in rows[:limit]
+        for i, e in enumerate(rows[:limit])
     ]
     return entries, (entries[-1].seq if more and entries else None)
 

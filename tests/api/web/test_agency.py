@@ -11,7 +11,7 @@ import pytest
 
 from api.web.agency_refusals import REFUSALS, STATUS_WORDS
 from tests.support.api_world import problem
-from tests.support.web_world import FORM, WebWorld
+from tests.support.web_world import FORM, WebWorld, refusal_page
 from vault import demo
 from vault.audit.log import Actor
 from vault.consent import coverage
@@ -125,7 +125,7 @@ def test_a_registrar_of_another_agency_cannot_correct_a_profile(web: WebWorld) -
     sent = web.client.post(
         f"/agency/citizens/{citizen}/correct", data={"csrf_token": token, "address": "Elsewhere"}, headers=FORM
     )
-    problem(sent, 403)
+    refusal_page(sent, 403, "policy")
     assert web.client.get(f"/agency/citizens/{citizen}").status_code == 403
     assert 'href="/agency/citizens"' not in web.client.get("/agency").text  # no link to what the policy refuses
     assert _events(web, citizen, "citizens.correct") == []
@@ -262,7 +262,7 @@ def test_every_agency_form_refuses_a_missing_or_foreign_csrf_token_and_changes_n
     before = len(web.events())
     for token in (None, foreign):
         sent = web.client.post(target, data=form | ({"csrf_token": token} if token else {}), headers=FORM)
-        problem(sent, 403, "csrf")
+        refusal_page(sent, 403, "csrf")
     after = [e for e in web.events()[before:] if e["outcome"] == "allowed" and e["action"] != "audit.read"]
     assert after == [], after  # nothing looked up, corrected, requested, read or revoked
     assert web.grant(web.tax, grant["id"])["uses"] == 0 and web.grant(web.tax, grant["id"])["status"] == "active"

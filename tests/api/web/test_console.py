@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from api.security.sessions import DEMO_ISSUER
 from tests.support.audit_helpers import drop_guards
-from tests.support.web_world import FORM, WebWorld
+from tests.support.web_world import FORM, WebWorld, refusal_page
 from vault.audit.log import Actor, Event
 from vault.audit.tables import audit_events
 
@@ -164,7 +164,7 @@ def test_verify_now_and_deferral_decisions_need_this_sessions_csrf_token(web: We
         assert web.client.post("/console/integrity/verify", data=form, headers=FORM).status_code == 403
         for verdict in ("approve", "reject"):
             refused = web.client.post(f"/console/deferrals/{deferral}/{verdict}", data=form, headers=FORM)
-            assert refused.status_code == 403 and refused.json()["reason"] == "csrf"
+            refusal_page(refused, 403, "csrf")
     assert len(web.events(action="audit.verify")) == verifies
     flags = web.client.get("/console/flags")
     assert f"/console/deferrals/{deferral}/approve" in flags.text  # still pending

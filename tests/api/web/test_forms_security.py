@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from api.security.sessions import local_path
 from api.settings import AppSettings
-from tests.support.web_world import FORM, WebWorld, open_web_world
+from tests.support.web_world import FORM, WebWorld, open_web_world, refusal_page
 
 BENEFITS = {"choice": "benefits-office|benefit-eligibility", "expires": ""}
 
@@ -25,7 +25,7 @@ def _consents(web: WebWorld, citizen: str) -> list[dict[str, object]]:
 def test_a_form_without_a_csrf_token_is_refused_and_changes_nothing(web: WebWorld) -> None:
     web.sign_in("citizen-0")
     refused = web.client.post("/portal/consents", data=BENEFITS, headers=FORM)
-    assert refused.status_code == 403 and refused.json()["reason"] == "csrf"
+    refusal_page(refused, 403, "csrf")
     assert _consents(web, web.demo_citizens[0]) == []  # type: ignore[index]
     event = web.refusal_event(refused)
     assert (event["action"], event["reason"]) == ("me-consents.create", "csrf")
@@ -51,7 +51,7 @@ def test_demo_sign_in_needs_the_pre_session_token_of_this_browser(web: WebWorld)
     web.csrf("/login")  # this browser has its own pre-session cookie
     for form in ({"person": "citizen-0"}, {"person": "citizen-0", "csrf_token": elsewhere}):
         refused = web.client.post("/login/demo", data=form, headers=FORM)
-        assert refused.status_code == 403 and refused.json()["reason"] == "csrf"
+        refusal_page(refused, 403, "csrf")
         assert "cv_session" not in refused.cookies
     assert web.client.get("/portal").status_code == 303
 
