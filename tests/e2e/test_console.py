@@ -154,7 +154,10 @@ def test_an_officer_filters_the_log_finds_the_refused_and_approved_reads_verifie
     table = list(csv.DictReader(io.StringIO(download.value.path().read_text(encoding="utf-8"))))
     assert table and {row["action"] for row in table} == {"grants.read"}
     by_grant = {(row["grant_id"], row["outcome"], row["reason"], row["citizen_id"]) for row in table}
-    assert (done.withdrawn_grant, "denied", "grant-revoked", "") in by_grant, by_grant
+    # The refused read names no citizen today (the grant's read is refused before its citizens are
+    # known): a later fix that names the grant's one citizen must not break this test.
+    refusals = {(g, o, r) for g, o, r, c in by_grant if c in ("", done.withdrawn_citizen)}
+    assert (done.withdrawn_grant, "denied", "grant-revoked") in refusals, by_grant
     assert (done.withdrawn_grant, "allowed", "", done.withdrawn_citizen) in by_grant, by_grant
     assert (done.approved_grant, "allowed", "", done.approved_citizen) in by_grant, by_grant
     assert web.foreign_requests() == []
