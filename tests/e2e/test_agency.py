@@ -154,10 +154,11 @@ def _checked(web: Web, response: Response | None, path: str) -> None:
     web.shot(path)
 
 
-def _visit(web: Web, path: str) -> None:
+def _visit(web: Web, label: str, path: str) -> None:
+    """Open ``path`` and check it; its screenshot is named ``label`` (stable from run to run)."""
     response = web.page.goto(path)
     assert web.page.url == web.url(path), (path, web.page.url)  # not bounced to the sign-in page
-    _checked(web, response, path.strip("/").replace("/", "-").replace("?", "-"))
+    _checked(web, response, label)
 
 
 def test_every_agency_page_has_the_headers_no_foreign_request_no_csp_refusal_and_no_serious_axe_violation(
@@ -176,19 +177,16 @@ def test_every_agency_page_has_the_headers_no_foreign_request_no_csp_refusal_and
     grant_id = grant.json()["id"]
 
     sign_in(web, REGISTRAR)
-    for path in [
-        "/agency",
-        "/agency/citizens",
-        f"/agency/citizens/{citizen_id}",
-        f"/agency/citizens/{citizen_id}/correct",
-    ]:
-        _visit(web, path)
+    _visit(web, "agency-start-registrar", "/agency")
+    _visit(web, "agency-lookup", "/agency/citizens")
+    _visit(web, "agency-profile", f"/agency/citizens/{citizen_id}")
+    _visit(web, "agency-correct", f"/agency/citizens/{citizen_id}/correct")
     web.page.goto("/agency/citizens")
     web.page.get_by_label("Value").fill(profile["national_id"])
     with web.page.expect_response(lambda r: r.request.method == "POST") as found:
         web.page.get_by_role("button", name="Search").click()
     web.page.get_by_role("heading", name="Results").wait_for()
-    _checked(web, found.value, "agency-citizens-found")
+    _checked(web, found.value, "agency-lookup-found")
     web.page.goto(f"/agency/citizens/{citizen_id}/correct")
     web.page.get_by_role("button", name="Save corrections").click()  # nothing changed: refused, explained
     assert "You did not change anything" in web.page.get_by_role("alert").inner_text()
@@ -196,14 +194,11 @@ def test_every_agency_page_has_the_headers_no_foreign_request_no_csp_refusal_and
     web.shot("agency-correct-error")
 
     sign_in(web, CASEWORKER)
-    for path in [
-        "/agency",
-        "/agency/grants/new",
-        f"/agency/grants/new?purpose={BENEFITS['purpose']}",
-        f"/agency/grants/{grant_id}",
-        "/agency/grants",
-    ]:
-        _visit(web, path)
+    _visit(web, "agency-start-caseworker", "/agency")
+    _visit(web, "agency-grant-purpose", "/agency/grants/new")
+    _visit(web, "agency-grant-form", f"/agency/grants/new?purpose={BENEFITS['purpose']}")
+    _visit(web, "agency-grant", f"/agency/grants/{grant_id}")
+    _visit(web, "agency-grants", "/agency/grants")
     web.page.goto(f"/agency/grants/{grant_id}")
     with web.page.expect_response(lambda r: r.request.method == "POST") as read:
         web.page.get_by_role("button", name="Read the data").click()

@@ -163,7 +163,7 @@ def test_an_officer_filters_the_log_finds_the_refused_and_approved_reads_verifie
     assert web.foreign_requests() == []
 
 
-def _check_page(web: Web, path: str) -> None:
+def _check_page(web: Web, path: str, label: str | None = None) -> None:
     response = web.page.goto(path)
     assert response is not None and response.status == 200, (path, response and response.status)
     assert web.page.url == web.url(path), (path, web.page.url)  # not bounced to the sign-in page
@@ -175,7 +175,7 @@ def _check_page(web: Web, path: str) -> None:
     assert headers.get("referrer-policy") == "no-referrer", path
     assert "text/html" in headers.get("content-type", ""), path
     assert serious_violations(web.page) == [], path
-    web.shot(path.strip("/").replace("/", "-"))
+    web.shot(label or path.strip("/").replace("/", "-"))
 
 
 def test_every_console_page_has_the_headers_no_foreign_request_no_csp_refusal_and_no_serious_axe_violation(
@@ -187,8 +187,8 @@ def test_every_console_page_has_the_headers_no_foreign_request_no_csp_refusal_an
         _check_page(web, path)
     web.page.goto("/console/events")
     first = web.page.locator("main table tbody tr a").first.inner_text()
-    _check_page(web, f"/console/events/{first}")
-    _check_page(web, "/console/events?outcome=denied&action=grants.read")
+    _check_page(web, f"/console/events/{first}", "console-event")
+    _check_page(web, "/console/events?outcome=denied&action=grants.read", "console-events-filtered")
     _check_page(web, "/console/export")
     # The error states: a filter refused, explained above the form.
     response = web.page.goto("/console/events?citizen=not-an-id")
