@@ -41,7 +41,11 @@ def _consent_grant(w: World, citizen: str) -> tuple[dict[str, Any], str]:
 def _revoked_because(w: World, headers: dict[str, str], grant_id: str, why: str) -> None:
     refused = w.read(headers, grant_id)
     problem(refused, 403, "grant-revoked")
-    assert w.refusal_event(refused)["grant_id"] == grant_id
+    event = w.refusal_event(refused)
+    assert event["grant_id"] == grant_id
+    # A refused read of a single-citizen grant is about that citizen: found when filtering by them.
+    [granted] = [e for e in w.events(action="grants.request") if e["grant_id"] == grant_id]
+    assert event["citizen_id"] is not None and event["citizen_id"] == granted["citizen_id"]
     shown = w.grant(headers, grant_id)
     assert (shown["status"], shown["status_reason"]) == ("revoked", why)
 

@@ -24,13 +24,15 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
 
 def _read_is_visible(w: World, citizen: str, grant: dict[str, Any], actor: str, fields: list[str]) -> None:
     """One allowed grants.read event for this citizen and grant, shown to the citizen with its basis."""
-    reads = [e for e in w.events(citizen_id=citizen, action="grants.read") if e["grant_id"] == grant["id"]]
+    reads = [
+        e for e in w.events(citizen_id=citizen, action="grants.read", outcome="allowed") if e["grant_id"] == grant["id"]
+    ]
     assert len(reads) == 1, reads
     event = reads[0]
     assert (event["actor"], event["agency"], event["outcome"]) == (actor, grant["agency"], "allowed")
     assert event["purpose"] == grant["purpose"] and event["fields"] == sorted(fields)
 
-    shown = [e for e in w.access_log(citizen) if e["action"] == "grants.read"]
+    shown = [e for e in w.access_log(citizen) if e["action"] == "grants.read" and e["outcome"] == "allowed"]
     assert len(shown) == 1, shown
     entry = shown[0]
     assert entry["seq"] == event["seq"] and entry["who"] == actor
@@ -100,6 +102,9 @@ def test_a_consent_purpose_waits_for_the_citizen_who_approves_in_their_own_view(
     expected = {"email": "odile.quibblethorpe@example.org", "given_name": "Odile", "income": 31415}
     assert response.json()["records"] == [{"citizen_id": odile, "fields": expected}]
     _read_is_visible(w, odile, approved.json(), "caseworker@benefits-office", fields)
+    # The read tried before she approved is hers to see too, as refused.
+    tried = [e for e in w.access_log(odile) if e["action"] == "grants.read" and e["outcome"] == "denied"]
+    assert [(e["who"], e["purpose"]) for e in tried] == [("caseworker@benefits-office", "benefit-eligibility")]
 
 
 def test_a_vital_interest_grant_lets_the_clinics_app_read_health_notes(world: World) -> None:

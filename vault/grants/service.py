@@ -322,8 +322,24 @@ class GrantService:
         except VaultError as exc:
             if not wait:  # nothing was changed: the caller's retry, where waiting is fine, records it
                 raise WouldWait from None
-            self._refusal_audited(actor, event, exc)
+            self._refusal_audited(actor, self._about(event, actor.agency, grant_id), exc)
             raise
+
+    def _about(self, event: Event, agency: str, grant_id: str) -> Event:
+        """A refused read's event with the purpose of ``agency``'s grant and, when it names one
+        citizen, that citizen: the refusal is about them (their access log shows the attempt, and a
+        compliance officer filtering by citizen finds it, as a refused request is found)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(grants.c.purpose, grant_citizens.c.citizen_id)
+                .join(grant_citizens, grant_citizens.c.grant_id == grants.c.id)
+                .where(grants.c.id == grant_id, grants.c.agency == agency)
+                .limit(2)
+            ).all()
+        if not rows:  # another agency's grant, or none: nothing more to say
+            return event
+        citizen = str(rows[0].citizen_id) if len(rows) == 1 else None
+        return replace(event, purpose=rows[0].purpose, citizen_id=citizen)
 
     def _read(
         self, actor: Actor, grant_id: str, after: str | None, limit: int, event: Event, wait: bool
