@@ -17,6 +17,7 @@ RUNS = [
     ["bench.bench_audit"],
     ["bench.bench_pii", "--n", "3000"],
     ["bench.bench_pages", "--runs", "10"],
+    ["bench.bench_web", "--requests", "200", "--runs", "3"],
 ]
 
 
