@@ -25,7 +25,8 @@ from pydantic import SecretStr
 
 from api.security.oidc import PendingLogin
 from tests.support import oidc_provider as op
-from tests.support.api_world import World, open_world, problem
+from tests.support.api_world import World, open_world
+from tests.support.web_world import refusal_page
 
 
 @pytest.fixture(scope="module")
@@ -134,7 +135,7 @@ def test_officer_without_the_role_in_the_registry_is_refused(world: World, provi
     user = provider.person("stranger@benefits-office", role="caseworker", agency="benefits-office")
     url, _ = start(world)
     response = callback(world, authorize(provider, user, url))
-    problem(response, 403)
+    refusal_page(response, 403)
     assert world.client.cookies.get("cv_session") is None
 
 
@@ -154,7 +155,7 @@ def test_wrong_state_is_refused_and_audited(world: World, provider: op.Provider)
     url, _ = start(world)
     params = authorize(provider, user, url)
     response = callback(world, params | {"state": "A" * 43})
-    problem(response, 401, "wrong-state")
+    refusal_page(response, 401, "wrong-state")
     assert world.client.cookies.get("cv_session") is None
     assert any(e["outcome"] == "denied" and e["reason"] == "wrong-state" for e in login_events(world))
 
@@ -164,7 +165,7 @@ def test_callback_without_a_pending_sign_in_is_refused(world: World, provider: o
     url, _ = start(world)
     params = authorize(provider, user, url)
     world.client.cookies.clear()  # another browser: the attacker's code lands in the victim's (login CSRF)
-    problem(callback(world, params), 401, "no-pending-sign-in")
+    refusal_page(callback(world, params), 401, "no-pending-sign-in")
 
 
 def test_replayed_callback_is_refused(world: World, provider: op.Provider) -> None:
@@ -174,9 +175,9 @@ def test_replayed_callback_is_refused(world: World, provider: op.Provider) -> No
     assert pending_cookie is not None
     params = authorize(provider, user, url)
     assert callback(world, params).status_code == 303
-    problem(callback(world, params), 401, "no-pending-sign-in")  # the callback spent the pending sign-in
+    refusal_page(callback(world, params), 401, "no-pending-sign-in")  # the callback spent the pending sign-in
     world.client.cookies.set("cv_oidc", pending_cookie)  # and a browser that kept a copy of it
-    problem(callback(world, params), 401, "token-endpoint-invalid_grant")  # the provider takes a code once
+    refusal_page(callback(world, params), 401, "token-endpoint-invalid_grant")  # the provider takes a code once
 
 
 # -- PKCE, enforced by the provider ------------------------------------------------------------
@@ -218,7 +219,7 @@ def test_callback_whose_verifier_does_not_match_fails_at_the_provider(world: Wor
     params, pending = _code(world, provider)
     swapped = PendingLogin(pending.state, pending.nonce, "C" * 64, pending.next, pending.created)
     world.client.cookies.set("cv_oidc", swapped.encode())
-    problem(callback(world, params), 401, "token-endpoint-invalid_grant")
+    refusal_page(callback(world, params), 401, "token-endpoint-invalid_grant")
     assert world.client.cookies.get("cv_session") is None
 
 
@@ -239,7 +240,7 @@ def test_unreachable_discovery_refuses_sign_in(tmp_path: Path, monkeypatch: pyte
     with open_world(tmp_path, monkeypatch) as w:
         configure(w, f"http://127.0.0.1:{port}")
         response = w.client.get("/login/oidc", follow_redirects=False)
-        problem(response, 503, "provider-unavailable")
+        refusal_page(response, 503, "provider-unavailable")
         assert w.client.cookies.get("cv_oidc") is None
         assert any(e["outcome"] == "denied" and e["reason"] == "provider-unavailable" for e in login_events(w))
 
