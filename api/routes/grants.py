@@ -94,6 +94,15 @@ def my_grant_requests(
     return [GrantRequestPublic(**p.grant.public(), consent=ConsentPreviewPublic(**asdict(p.consent))) for p in pending]
 
 
+@router.post("/v1/me/grant-requests/{grant_id}/decline", response_model=GrantPublic)
+def decline_grant_request(
+    grant_id: uuid.UUID, request: Request, who: Principal = require("me-grant-requests", "update")
+) -> GrantPublic:
+    """Decline a pending request: it ends (revoked, declined-by-citizen); your consent is unchanged."""
+    grant = request.app.state.vault.grants.decline(actor(request, who), citizen_of(who), str(grant_id))
+    return GrantPublic(**grant.public())
+
+
 @router.post("/v1/me/grant-requests/{grant_id}/approve", response_model=GrantPublic)
 def approve_grant_request(
     grant_id: uuid.UUID,

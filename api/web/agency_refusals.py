@@ -31,6 +31,7 @@ REFUSALS: dict[str, str] = {
     "the data.",
     "grant-revoked": "This grant was revoked, so it can no longer be used.",
     "revoked-by-agency": "Your agency revoked this grant.",
+    "declined-by-citizen": "The citizen declined this request; their consent is unchanged.",
     "grant-unusable": "This grant cannot be used.",
     "citizen-erased": "The citizen's profile was erased.",
     # Finding and correcting profiles (vault/profiles/service.py)

@@ -2,7 +2,7 @@
 
 Forms follow post/redirect/get: a refused form is shown again (422) with an error summary and
 what was typed; an accepted one redirects to the list with a confirmation. Declining a request is
-left out: the vault has no decline service yet (a request left unapproved expires).
+a declined request ends at once (the same service as ``POST /v1/me/grant-requests/{id}/decline``).
 """
 
 from __future__ import annotations
@@ -162,6 +162,8 @@ def _requests_page(request: Request, who: Principal, status: int = 200, **contex
     pending = request.app.state.vault.grants.requests_for(citizen_of(who))
     context.setdefault("errors", {})
     context.setdefault("typed", {})
+    context.setdefault("approved", False)
+    context.setdefault("declined", False)
     return render(request, "portal/requests.html", status, pending=pending, **context)
 
 
@@ -170,7 +172,7 @@ def grant_requests(
     request: Request, done: str = "", who: Principal = page_user("me-grant-requests", "read")
 ) -> Response:
     """Requests waiting for your consent, each with what approving makes of your consent."""
-    return _requests_page(request, who, approved=done == "approved")
+    return _requests_page(request, who, approved=done == "approved", declined=done == "declined")
 
 
 def _approve(request: Request, who: Principal, grant_id: uuid.UUID, form: Form) -> Response:
@@ -208,3 +210,18 @@ async def approve(
     """Approve a request (``POST /v1/me/grant-requests/{id}/approve``'s service), with the expiry chosen."""
     form = await read_form(request)
     return await run_in_threadpool(_approve, request, who, grant_id, form)
+
+
+def _decline(request: Request, who: Principal, grant_id: uuid.UUID, form: Form) -> Response:
+    check_csrf(request, form.get("csrf_token"))
+    request.app.state.vault.grants.decline(actor(request, who), citizen_of(who), str(grant_id))
+    return RedirectResponse("/portal/requests?done=declined", status_code=303)
+
+
+@router.post("/portal/requests/{grant_id}/decline")
+async def decline(
+    grant_id: uuid.UUID, request: Request, who: Principal = page_user("me-grant-requests", "update")
+) -> Response:
+    """Decline a request (``POST /v1/me/grant-requests/{id}/decline``'s service): it ends, consent unchanged."""
+    form = await read_form(request)
+    return await run_in_threadpool(_decline, request, who, grant_id, form)

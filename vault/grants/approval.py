@@ -143,3 +143,30 @@ def approve(
             ],
         )
     return svc.get(grant.agency, grant_id)
+
+
+DECLINED = "declined-by-citizen"  # the status_reason of a request its citizen declined
+
+
+def decline(svc: GrantService, actor: Actor, citizen_id: str, grant_id: str) -> Grant:
+    """The citizen declines a pending request: it ends (revoked, ``declined-by-citizen``) and their
+    consent is left exactly as it was. Another citizen's request is NotFound, like an absent one."""
+    with writing(svc.engine) as conn:
+        row = conn.execute(
+            select(grants.c.agency, grants.c.purpose, grants.c.status)
+            .join(grant_citizens, grant_citizens.c.grant_id == grants.c.id)
+            .where(grants.c.id == grant_id, grant_citizens.c.citizen_id == citizen_id)
+        ).one_or_none()
+        if row is None or row.status != "pending":
+            raise NotFound("no such pending request")
+        changed = conn.execute(
+            update(grants)
+            .where(grants.c.id == grant_id, grants.c.status == "pending")
+            .values(status="revoked", status_reason=DECLINED)
+        ).rowcount
+        if changed != 1:  # approved or revoked concurrently
+            raise NotFound("no such pending request")
+        svc.audit.append(
+            conn, actor, [Event("grants.decline", citizen_id=citizen_id, grant_id=grant_id, purpose=row.purpose)]
+        )
+    return svc.get(row.agency, grant_id)

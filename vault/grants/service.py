@@ -305,6 +305,10 @@ class GrantService:
         (vault.grants.approval)."""
         return approval.approve(self, actor, citizen_id, grant_id, expires_at, purpose_version)
 
+    def decline(self, actor: Actor, citizen_id: str, grant_id: str) -> Grant:
+        """The citizen declines a pending request; their consent is unchanged (vault.grants.approval)."""
+        return approval.decline(self, actor, citizen_id, grant_id)
+
     # -- read -------------------------------------------------------------------------------
     def read(
         self, actor: Actor, grant_id: str, after: str | None = None, limit: int = 1000, *, wait: bool = True

@@ -118,6 +118,32 @@ def test_approving_a_request_in_the_portal_lets_the_agency_read(web: WebWorld) -
     assert "No request is waiting" in web.client.get("/portal/requests").text
 
 
+def test_declining_a_request_ends_it_and_leaves_the_consent_as_it_was(web: WebWorld) -> None:
+    citizen = _citizen(web)
+    held = web.client.post(
+        "/v1/me/consents",
+        json={"agency": "benefits-office", "purpose": "benefit-eligibility", "categories": ["identity"]},
+        headers=web.me(citizen),
+    )
+    assert held.status_code == 201, held.text
+    asked = web.ask(web.benefits, citizen_id=citizen, purpose="benefit-eligibility", fields=["income"])
+    grant_id = problem(asked, 403, "consent-required")["grant_id"]
+    web.sign_in("citizen-0")
+    declined = web.post(f"/portal/requests/{grant_id}/decline", {}, page="/portal/requests")
+    assert declined.status_code == 303 and declined.headers["location"] == "/portal/requests?done=declined"
+    assert "You declined the request" in web.client.get(declined.headers["location"]).text
+
+    problem(web.read(web.benefits, grant_id), 403, "grant-revoked")
+    shown = web.client.get(f"/v1/grants/{grant_id}", headers=web.benefits).json()
+    assert (shown["status"], shown["status_reason"]) == ("revoked", "declined-by-citizen")
+    (consent,) = web.client.get("/v1/me/consents", headers=web.me(citizen)).json()
+    assert (consent["categories"], consent["version"]) == (["identity"], 1)
+    # The API answers the same: nothing is pending any more, and a second decline finds nothing.
+    problem(web.client.post(f"/v1/me/grant-requests/{grant_id}/decline", headers=web.me(citizen)), 404)
+    [event] = [e for e in web.events(citizen_id=citizen, action="grants.decline")]
+    assert (event["grant_id"], event["outcome"]) == (grant_id, "allowed")
+
+
 def test_who_read_my_data_pages_through_the_log_and_is_recorded(web: WebWorld) -> None:
     citizen = _citizen(web)
     for _ in range(60):  # more reads than one page holds
