@@ -3,14 +3,15 @@ expiry or exhaustion recorded as the grant's status (in a transaction of its own
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
 from sqlalchemy import Engine, select, update
 
 from keys.sqlstore import writing
-from vault.audit.log import iso
+from vault.audit.log import Event, iso
 from vault.errors import NotFound, Refused, VaultError
-from vault.grants.tables import grants
+from vault.grants.tables import grant_citizens, grants
 
 
 def why_not(engine: Engine, grant_id: str, agency: str, now: datetime) -> VaultError:
@@ -39,3 +40,20 @@ def why_not(engine: Engine, grant_id: str, agency: str, now: datetime) -> VaultE
     }
     code, message = reasons.get(row.status, ("grant-unusable", "the grant cannot be used"))
     return Refused(code, message)
+
+
+def refused_read_event(engine: Engine, event: Event, agency: str, grant_id: str) -> Event:
+    """A refused read's event with the purpose of ``agency``'s grant and, when it names one
+    citizen, that citizen: the refusal is about them (their access log shows the attempt, and a
+    compliance officer filtering by citizen finds it, as a refused request is found)."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(grants.c.purpose, grant_citizens.c.citizen_id)
+            .join(grant_citizens, grant_citizens.c.grant_id == grants.c.id)
+            .where(grants.c.id == grant_id, grants.c.agency == agency)
+            .limit(2)
+        ).all()
+    if not rows:  # another agency's grant, or none: nothing more to say
+        return event
+    citizen = str(rows[0].citizen_id) if len(rows) == 1 else None
+    return replace(event, purpose=rows[0].purpose, citizen_id=citizen)

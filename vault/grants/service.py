@@ -33,7 +33,7 @@ from vault.grants import approval
 from vault.grants.approval import KEEP, Keep, PendingRequest
 from vault.grants.model import Grant, GrantRequest, grant_from_row
 from vault.grants.page_audit import audit_page
-from vault.grants.refusals import why_not
+from vault.grants.refusals import refused_read_event, why_not
 from vault.grants.status import derive
 from vault.grants.tables import grant_citizens, grants
 from vault.models import agencies, citizens
@@ -326,24 +326,8 @@ class GrantService:
         except VaultError as exc:
             if not wait:  # nothing was changed: the caller's retry, where waiting is fine, records it
                 raise WouldWait from None
-            self._refusal_audited(actor, self._about(event, actor.agency, grant_id), exc)
+            self._refusal_audited(actor, refused_read_event(self.engine, event, actor.agency, grant_id), exc)
             raise
-
-    def _about(self, event: Event, agency: str, grant_id: str) -> Event:
-        """A refused read's event with the purpose of ``agency``'s grant and, when it names one
-        citizen, that citizen: the refusal is about them (their access log shows the attempt, and a
-        compliance officer filtering by citizen finds it, as a refused request is found)."""
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(grants.c.purpose, grant_citizens.c.citizen_id)
-                .join(grant_citizens, grant_citizens.c.grant_id == grants.c.id)
-                .where(grants.c.id == grant_id, grants.c.agency == agency)
-                .limit(2)
-            ).all()
-        if not rows:  # another agency's grant, or none: nothing more to say
-            return event
-        citizen = str(rows[0].citizen_id) if len(rows) == 1 else None
-        return replace(event, purpose=rows[0].purpose, citizen_id=citizen)
 
     def _read(
         self, actor: Actor, grant_id: str, after: str | None, limit: int, event: Event, wait: bool
