@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from tests.support.browser import DemoServer, Web, serious_violations, sign_in
+from tests.support.browser import DemoServer, Web, checked_page, serious_violations, sign_in, visit_page
 from vault import demo
 
 if TYPE_CHECKING:  # imported by the fixtures, which skip (or fail under CI) without playwright
@@ -141,24 +141,13 @@ def test_a_registrar_finds_and_corrects_a_profile_with_the_keyboard_alone(web: W
 
 
 def _checked(web: Web, response: Response | None, path: str) -> None:
-    """The page ``response`` answered: 200, its headers, and no serious axe violation; a screenshot."""
-    assert response is not None and response.status == 200, (path, response and response.status)
-    headers = response.headers
-    csp = headers.get("content-security-policy", "")
-    assert "script-src 'self'" in csp and "style-src 'self'" in csp and "frame-ancestors 'none'" in csp, path
-    assert "unsafe-inline" not in csp, path
-    assert headers.get("x-content-type-options") == "nosniff", path
-    assert headers.get("referrer-policy") == "no-referrer", path
-    assert "text/html" in headers.get("content-type", ""), path
-    assert serious_violations(web.page) == [], path
-    web.shot(path)
+    """The page ``response`` answered: checked as every main page is (tests/support/browser.py)."""
+    checked_page(web, response, path, path)
 
 
 def _visit(web: Web, label: str, path: str) -> None:
     """Open ``path`` and check it; its screenshot is named ``label`` (stable from run to run)."""
-    response = web.page.goto(path)
-    assert web.page.url == web.url(path), (path, web.page.url)  # not bounced to the sign-in page
-    _checked(web, response, label)
+    visit_page(web, path, label)
 
 
 def test_every_agency_page_has_the_headers_no_foreign_request_no_csp_refusal_and_no_serious_axe_violation(

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.support.browser import DemoServer, Web, serious_violations, sign_in
+from tests.support.browser import DemoServer, Web, serious_violations, sign_in, visit_page
 from vault import demo
 
 if TYPE_CHECKING:  # imported by the fixtures, which skip (or fail under CI) without playwright
@@ -164,18 +164,7 @@ def test_an_officer_filters_the_log_finds_the_refused_and_approved_reads_verifie
 
 
 def _check_page(web: Web, path: str, label: str | None = None) -> None:
-    response = web.page.goto(path)
-    assert response is not None and response.status == 200, (path, response and response.status)
-    assert web.page.url == web.url(path), (path, web.page.url)  # not bounced to the sign-in page
-    headers = response.headers
-    csp = headers.get("content-security-policy", "")
-    assert "script-src 'self'" in csp and "style-src 'self'" in csp and "frame-ancestors 'none'" in csp, path
-    assert "unsafe-inline" not in csp, path
-    assert headers.get("x-content-type-options") == "nosniff", path
-    assert headers.get("referrer-policy") == "no-referrer", path
-    assert "text/html" in headers.get("content-type", ""), path
-    assert serious_violations(web.page) == [], path
-    web.shot(label or path.strip("/").replace("/", "-"))
+    visit_page(web, path, label or path.strip("/").replace("/", "-"))
 
 
 def test_every_console_page_has_the_headers_no_foreign_request_no_csp_refusal_and_no_serious_axe_violation(

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from tests.support.browser import DemoServer, Web, serious_violations, sign_in
+from tests.support.browser import DemoServer, Web, serious_violations, sign_in, visit_page
 from vault import demo
 
 if TYPE_CHECKING:  # imported by the fixtures, which skip (or fail under CI) without playwright
@@ -48,18 +48,7 @@ def _consent_status(server: DemoServer, citizen_id: str, consent_id: str) -> str
 
 
 def _check_page(web: Web, path: str) -> None:
-    response = web.page.goto(path)
-    assert response is not None and response.status == 200, (path, response and response.status)
-    assert web.page.url == web.url(path), (path, web.page.url)  # not bounced to the sign-in page
-    headers = response.headers
-    csp = headers.get("content-security-policy", "")
-    assert "script-src 'self'" in csp and "style-src 'self'" in csp and "frame-ancestors 'none'" in csp, path
-    assert "unsafe-inline" not in csp, path
-    assert headers.get("x-content-type-options") == "nosniff", path
-    assert headers.get("referrer-policy") == "no-referrer", path
-    assert "text/html" in headers.get("content-type", ""), path
-    assert serious_violations(web.page) == [], path
-    web.shot(path.strip("/") or "landing")
+    visit_page(web, path, path.strip("/") or "landing")
 
 
 def test_every_main_page_has_the_headers_no_foreign_request_no_csp_refusal_and_no_serious_axe_violation(

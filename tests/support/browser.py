@@ -24,7 +24,7 @@ import pytest
 from tests.support.server_proc import CLI, Server, clean_env, free_port, running
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, BrowserContext, Page, Playwright
+    from playwright.sync_api import Browser, BrowserContext, Page, Playwright, Response
 
 CHROMIUM = os.environ.get("CITIZEN_VAULT_CHROMIUM", "/usr/bin/chromium")
 # No GPU, no sandbox (containers), and none of the browser's own traffic (updates, sync, QUIC probes):
@@ -185,6 +185,28 @@ def serious_violations(page: Page) -> list[dict[str, Any]]:
         for v in result["violations"]
         if v["impact"] in SERIOUS
     ]
+
+
+def checked_page(web: Web, response: Response | None, path: str, label: str) -> None:
+    """The page ``response`` answered for ``path``: 200, the security headers, no serious or critical
+    axe violation; a screenshot named ``label`` (stable from run to run)."""
+    assert response is not None and response.status == 200, (path, response and response.status)
+    headers = response.headers
+    csp = headers.get("content-security-policy", "")
+    assert "script-src 'self'" in csp and "style-src 'self'" in csp and "frame-ancestors 'none'" in csp, path
+    assert "unsafe-inline" not in csp, path
+    assert headers.get("x-content-type-options") == "nosniff", path
+    assert headers.get("referrer-policy") == "no-referrer", path
+    assert "text/html" in headers.get("content-type", ""), path
+    assert serious_violations(web.page) == [], path
+    web.shot(label)
+
+
+def visit_page(web: Web, path: str, label: str) -> None:
+    """Open ``path`` (signed in: not bounced to the sign-in page) and check it as :func:`checked_page`."""
+    response = web.page.goto(path)
+    assert web.page.url == web.url(path), (path, web.page.url)
+    checked_page(web, response, path, label)
 
 
 # `serve --demo` turns on the demo sign-in (CITIZEN_VAULT_DEMO_LOGIN) for this process only.
