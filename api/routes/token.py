@@ -96,7 +96,11 @@ async def token(request: Request) -> TokenResponse:
     registry: Registry = state.vault.registry
     client_id = (client_id or "")[:64]
     # One answer for every cause; the audit event says which (client-pending, secret-expired ...).
-    client, why = registry.check_client(client_id, secret) if client_id and secret else (None, "invalid-client")
+    # Database work in the threadpool, never on the event loop (a network round trip on PostgreSQL).
+    if client_id and secret:
+        client, why = await run_in_threadpool(registry.check_client, client_id, secret)
+    else:
+        client, why = None, "invalid-client"
     if client is None:
         wait, pressure = limits.tokens.failed(client_id, client_key(request))
         if pressure is not None:
@@ -113,7 +117,8 @@ async def token(request: Request) -> TokenResponse:
         raise refusal
     settings = state.settings
     # Audited before the token exists: if the event cannot be written, no token is issued.
-    state.vault.audit.record(
+    await run_in_threadpool(
+        state.vault.audit.record,
         Actor(client.client_id, "agency-app", client.agency, getattr(request.state, "request_id", None)),
         Event("token.issue", reason=f"ttl {settings.token_ttl_seconds}s"),
     )
