@@ -1,0 +1,1 @@
+"""Citizen interactions (issue 15): service requests, complaints, enquiries and feedback."""
