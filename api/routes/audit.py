@@ -28,11 +28,11 @@ from api.schemas_audit import (
 )
 from api.security.auth import Principal, actor, agency_scope, require
 from vault import citizen_export
-from vault.audit import deferral, review
+from vault.audit import deferral, review, verify_runs
 from vault.audit import export as audit_export
 from vault.audit.log import Event
 from vault.audit.review import Flag
-from vault.audit.verify import Report, verify_database
+from vault.audit.verify import Report
 
 router = APIRouter(tags=["audit"], route_class=AuthFirstRoute)
 Code = Annotated[str | None, Query(min_length=1, max_length=64, pattern=LINE)]
@@ -95,13 +95,7 @@ def review_events(
 
 def verify_now(request: Request, who: Principal) -> Report:
     """Re-walk the whole chain, then record ``audit.verify`` with the result."""
-    log = request.app.state.vault.audit
-    report = verify_database(log)
-    finding = report.finding
-    log.record(
-        actor(request, who),
-        Event("audit.verify", reason="intact" if finding is None else f"{finding.kind} at {finding.seq}"),
-    )
+    report, _ = verify_runs.verify_and_record(request.app.state.vault.audit, actor(request, who))
     return report
 
 

@@ -1,8 +1,7 @@
 """The compliance console's reviews: integrity (verify now), reports with charts, flags and deferrals.
 
-"Verify now" runs inside its POST (the browser's own progress indicator is the "verifying…" state,
-no script needed), records ``audit.verify`` exactly as ``GET /v1/audit/verify`` does, and answers
-303 to the integrity page, which shows that result: a reload never runs it twice.
+"Verify now" starts a walk that a progress page follows (console_verify.py); the integrity page shows
+the newest recorded result.
 """
 
 from __future__ import annotations
@@ -16,7 +15,7 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from api.routes.audit import decide_deferral, report_rows, review_events, review_flags, verify_now
+from api.routes.audit import decide_deferral, report_rows, review_events, review_flags
 from api.security.auth import Principal, agency_scope
 from api.security.sessions import check_csrf, page_user
 from api.web.console_log import read_filters
@@ -62,19 +61,6 @@ def integrity(request: Request, who: Principal = page_user("audit", "read")) -> 
     checkpoint = request.app.state.vault.audit.latest_checkpoint()
     just_run = request.query_params.get("verified") == "1"
     return render(request, "console/integrity.html", last=last, checkpoint=checkpoint, just_run=just_run)
-
-
-def _verify(request: Request, who: Principal, form: Form) -> Response:
-    check_csrf(request, form.get("csrf_token"))
-    verify_now(request, who)
-    return RedirectResponse("/console/integrity?verified=1", status_code=303)
-
-
-@router.post("/console/integrity/verify")
-async def verify(request: Request, who: Principal = page_user("audit", "read")) -> Response:
-    """Re-walk the whole chain now (CSRF-protected); recorded ``audit.verify`` as the API's verify."""
-    form = await read_form(request)
-    return await run_in_threadpool(_verify, request, who, form)
 
 
 def _totals(rows: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
