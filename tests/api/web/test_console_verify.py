@@ -10,7 +10,7 @@ import pytest
 from api.web import console_verify
 from tests.support.web_world import WebWorld
 from vault.audit import verify_runs
-from vault.audit.log import Actor, Event
+from vault.audit.log import Actor, Event, iso
 from vault.audit.verify_runs import STALE, audit_verify_runs
 
 OFFICER = Actor("compliance@vault", "compliance-officer", "vault")
@@ -70,7 +70,7 @@ def test_the_progress_page_and_its_status_while_running_then_interrupted(web: We
 
     # Its walker's process died: the heartbeat stops, and the page says so and offers to start again.
     with web.vault.data_engine.begin() as conn:
-        old = verify_runs.iso(datetime.now(UTC) - STALE * 2)
+        old = iso(datetime.now(UTC) - STALE * 2)
         conn.execute(audit_verify_runs.update().values(updated_at=old))
     page = web.client.get(f"/console/integrity/runs/{run.id}")
     assert "stopped before it finished" in page.text and "Verify now" in page.text
