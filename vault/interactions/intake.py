@@ -121,4 +121,12 @@ def sealed_values(new: m.NewInteraction, redacted: str) -> dict[str, str]:
     return values
 
 
-__all__ = ["MAX_ATTRIBUTE_CHARS", "check", "screen", "sealed_values"]
+def check_note(note: str | None, required: bool = False) -> None:
+    """Refuse a missing (when ``required``) or oversize note."""
+    if required and not (note or "").strip():
+        raise InteractionInvalid("invalid-note", "write a note", {"note": "required"})
+    if note is not None and len(note) > m.MAX_NOTE:
+        raise InteractionInvalid("text-too-long", "too long", {"note": f"at most {m.MAX_NOTE} characters"})
+
+
+__all__ = ["MAX_ATTRIBUTE_CHARS", "check", "check_note", "screen", "sealed_values"]

@@ -96,3 +96,19 @@ def page(
         query.order_by(t.c.created_s.desc(), t.c.id.desc()).limit(limit).offset(max(0, search.offset))
     ).all()
     return [summary(r, now_s) for r in rows], total
+
+
+class Row:
+    """Attribute access over a dict, so a row just written reads like a fetched one."""
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.__dict__.update(
+            {
+                "acknowledged_s": None,
+                "in_progress_s": None,
+                "resolved_s": None,
+                "closed_s": None,
+                "rating": None,
+                **values,
+            }
+        )

@@ -140,11 +140,14 @@ class InteractionService:
                     )
                 )
                 self.audit.append(conn, actor, [self._event("interactions.create", iid, citizen_id, ["text"])])
+        except CitizenErased:
+            self.sealer.destroy(owner)  # erased meanwhile: a key made for them now must not outlive the erasure
+            raise
         except BaseException:
             if citizen_id is None:
                 self.sealer.destroy(owner)  # the anonymous item's own key: nothing else uses it
             raise
-        return queries.summary(_Row(row), now_s)
+        return queries.summary(queries.Row(row), now_s)
 
     def _active_citizen(self, citizen_id: str, conn: Connection | None = None) -> str:
         try:
@@ -212,7 +215,7 @@ class InteractionService:
         """Move an item forward (open -> acknowledged -> in_progress -> resolved -> closed)."""
         if status not in _ORDER:
             raise InteractionInvalid("invalid-status", "unknown status", {"status": f"one of {', '.join(_ORDER)}"})
-        _check_note(note)
+        intake.check_note(note)
         with self._audited(actor), writing(self.engine) as conn:
             row = self._visible(conn, actor, interaction_id, "interactions.status", officer=True)
             if status not in m.NEXT[row.status]:
@@ -232,11 +235,11 @@ class InteractionService:
             self._history(conn, actor, row.id, "status", status, None, now, self._sealed_note(row, note))
             fields = ["status", "note"] if note else ["status"]
             self.audit.append(conn, actor, [self._event("interactions.status", row.id, row.citizen_id, fields)])
-            return queries.summary(_Row({**row._mapping, **changes}), now_s)
+            return queries.summary(queries.Row({**row._mapping, **changes}), now_s)
 
     def add_note(self, actor: Actor, interaction_id: str, note: str) -> m.Summary:
         """A status note on an item (an officer of its agency, or its citizen)."""
-        _check_note(note, required=True)
+        intake.check_note(note, required=True)
         with self._audited(actor), writing(self.engine) as conn:
             row = self._visible(conn, actor, interaction_id, "interactions.note")
             if row.status == "closed":
@@ -245,7 +248,7 @@ class InteractionService:
 
     def assign(self, actor: Actor, interaction_id: str, unit: str, note: str | None = None) -> m.Summary:
         """Give an item to one of its agency's units (policies/services.yaml)."""
-        _check_note(note)
+        intake.check_note(note)
         with self._audited(actor), writing(self.engine) as conn:
             row = self._visible(conn, actor, interaction_id, "interactions.assign", officer=True)
             if unit not in self.catalogue.units.get(row.agency, ()):
@@ -296,7 +299,7 @@ class InteractionService:
         self._history(conn, actor, row.id, kind, row.status, changes.get("unit"), now, note)
         fields = [kind] + (["note"] if note is not None else [])
         self.audit.append(conn, actor, [self._event(action, row.id, row.citizen_id, fields)])
-        return queries.summary(_Row({**row._mapping, **changes}), now_s)
+        return queries.summary(queries.Row({**row._mapping, **changes}), now_s)
 
     def _row(self, conn: Connection, interaction_id: str) -> Any:
         try:
@@ -399,26 +402,3 @@ class InteractionService:
     def _event(action: str, iid: str, citizen_id: str | None, fields: list[str]) -> Event:
         # The audit event names the item among its fields (events have no column for it): names, never values.
         return Event(action, citizen_id=citizen_id, fields=[f"interaction:{iid}", *fields])
-
-
-def _check_note(note: str | None, required: bool = False) -> None:
-    if required and not (note or "").strip():
-        raise InteractionInvalid("invalid-note", "write a note", {"note": "required"})
-    if note is not None and len(note) > m.MAX_NOTE:
-        raise InteractionInvalid("text-too-long", "too long", {"note": f"at most {m.MAX_NOTE} characters"})
-
-
-class _Row:
-    """Attribute access over a dict, so a row just written reads like a fetched one."""
-
-    def __init__(self, values: dict[str, Any]) -> None:
-        self.__dict__.update(
-            {
-                "acknowledged_s": None,
-                "in_progress_s": None,
-                "resolved_s": None,
-                "closed_s": None,
-                "rating": None,
-                **values,
-            }
-        )
