@@ -80,7 +80,7 @@ def record_interaction(
 @router.get("/v1/interactions", response_model=InteractionPage)
 def list_interactions(
     request: Request,
-    status: Annotated[list[StatusFilter] | None, Query(max_length=5)] = None,
+    status: StatusFilter | None = None,
     service_code: Word | None = None,
     kind: Word | None = None,
     channel: Word | None = None,
@@ -96,7 +96,7 @@ def list_interactions(
     """Your agency's interactions, newest first, without texts; filters combine. ``overdue=true``:
     the items past a service level (not acknowledged, or not resolved, in time)."""
     search = Search(
-        tuple(status or ()),
+        (status,) if status else (),
         service_code,
         kind,
         channel,

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from tests.support.pg import PgServer
+from tests.support.stores import backend_vault, stored_bytes
 from vault.audit.log import Actor
 from vault.audit.tables import audit_events
 from vault.demo import profile
@@ -20,8 +20,7 @@ from vault.interactions.errors import InteractionInvalid, TransitionRefused
 from vault.interactions.facts import interaction_facts
 from vault.interactions.model import Contact, Location, NewInteraction, Search
 from vault.interactions.tables import interactions
-from vault.runtime import Vault, init_vault
-from vault.settings import Settings
+from vault.runtime import Vault
 
 PHONE = "+1 212 555 0147"
 EMAIL = "quentin.marker@example.org"
@@ -42,16 +41,7 @@ class Clock:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def vault(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Vault]:
-    settings = Settings(data_dir=tmp_path / "data", keyring_scrypt_n=2**10)
-    if request.param == "postgresql":
-        server: PgServer = request.getfixturevalue("pg_server")
-        settings = Settings(
-            data_dir=tmp_path / "data",
-            keyring_scrypt_n=2**10,
-            database_url=server.new_database(),
-            keystore_url=server.new_database(),
-        )
-    v = init_vault(settings)
+    v = backend_vault(request, tmp_path)
     yield v
     v.close()
 
@@ -225,17 +215,6 @@ def test_erasure_makes_texts_unreadable_and_keeps_the_facts(vault: Vault, clock:
         assert conn.scalar(select(func.count()).select_from(interaction_facts)) == 2
 
 
-def _stored_bytes(vault: Vault, request: pytest.FixtureRequest) -> bytes:
-    """Every byte at rest: the data directory's files, and PostgreSQL's data directory."""
-    blobs = [p.read_bytes() for p in vault.settings.data_dir.rglob("*") if p.is_file()]
-    if vault.data_engine.dialect.name == "postgresql":
-        server: PgServer = request.getfixturevalue("pg_server")
-        with server.admin() as conn:
-            conn.execute("CHECKPOINT")
-        blobs += [p.read_bytes() for p in server.datadir.rglob("*") if p.is_file()]
-    return b"".join(blobs)
-
-
 def test_texts_and_contact_details_never_rest_in_clear(
     vault: Vault, clock: Clock, request: pytest.FixtureRequest
 ) -> None:
@@ -262,7 +241,7 @@ def test_texts_and_contact_details_never_rest_in_clear(
     vault.interactions.change_status(WORKS, made.id, "resolved", note=markers["note"])
     vault.interactions.rate(me, made.id, 5, markers["comment"])
     assert vault.interactions.get(WORKS, anonymous.id).text == text
-    stored = _stored_bytes(vault, request)
+    stored = stored_bytes(vault, request)
     for name, value in markers.items():
         assert value.encode() not in stored, name
     assert b"45.03" not in stored  # the point is sealed too; only the area code is kept
