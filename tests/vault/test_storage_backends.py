@@ -18,6 +18,7 @@ from sqlalchemy import select, update
 from keys.dekstore import data_keys
 from keys.rotation import rotate
 from tests.support.pg import PgServer
+from tests.support.stores import backend_vault, stored_bytes
 from vault.errors import CannotDecrypt, ConfigurationError, Conflict, ValidationFailed
 from vault.importer import Importer
 from vault.models import citizens
@@ -38,29 +39,9 @@ MARKERS = {
 @pytest.fixture(params=["sqlite", "postgresql"])
 def vault_env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Vault]:
     """A fresh vault on each backend (data store and key store in separate databases)."""
-    settings = Settings(data_dir=tmp_path / "data", keyring_scrypt_n=2**10)
-    if request.param == "postgresql":
-        server: PgServer = request.getfixturevalue("pg_server")
-        settings = Settings(
-            data_dir=tmp_path / "data",
-            keyring_scrypt_n=2**10,
-            database_url=server.new_database(),
-            keystore_url=server.new_database(),
-        )
-    vault = init_vault(settings)
+    vault = backend_vault(request, tmp_path)
     yield vault
     vault.close()
-
-
-def _stored_bytes(vault: Vault, request: pytest.FixtureRequest) -> bytes:
-    """Every byte the vault has at rest: data directory files, and PostgreSQL's data directory."""
-    blobs = [p.read_bytes() for p in vault.settings.data_dir.rglob("*") if p.is_file()]
-    if vault.data_engine.dialect.name == "postgresql":
-        server: PgServer = request.getfixturevalue("pg_server")
-        with server.admin() as conn:
-            conn.execute("CHECKPOINT")
-        blobs += [p.read_bytes() for p in server.datadir.rglob("*") if p.is_file()]
-    return b"".join(blobs)
 
 
 def test_plaintext_never_rests_after_import_and_edits(
@@ -74,7 +55,7 @@ def test_plaintext_never_rests_after_import_and_edits(
     vault_env.profiles.correct(cid, {"phone": "+999 123 4567"}, "tax-office")
     vault_env.profiles.rotate_dek(cid)
     assert vault_env.profiles.read(cid).values["given_name"] == MARKERS["given_name"]
-    stored = _stored_bytes(vault_env, request)
+    stored = stored_bytes(vault_env, request)
     assert len(stored) > 10_000
     for value in [*MARKERS.values(), "+999 123 4567"]:
         for encoding in ("utf-8", "utf-16-le", "utf-16-be"):
