@@ -4,7 +4,7 @@ Ciphertext format v1 (documented in docs/crypto.md, frozen by tests/vault/test_f
 
     offset  size  content
     0       1     format version (0x01)
-    1       1     key slot: "P" profile DEK, "H" legal-hold DEK
+    1       1     key slot: "P" profile DEK, "H" legal-hold DEK, "I" interactions DEK
     2       4     DEK version, unsigned big-endian
     6       12    random nonce
     18      n+16  AES-256-GCM ciphertext and tag
@@ -34,6 +34,8 @@ from keys.errors import DecryptionFailed
 FORMAT_V1 = 1
 SLOT_PROFILE = "P"
 SLOT_HOLD = "H"
+SLOT_INTERACTION = "I"  # a citizen's interaction texts (vault/interactions/sealing.py), or one anonymous item's
+_SLOTS = {b"P": "P", b"H": "H", b"I": "I"}
 _HEADER = struct.Struct(">BcI")
 _AAD_PREFIX = b"citizen-vault/field/v1\x00"
 _U16 = struct.Struct(">H")
@@ -65,9 +67,9 @@ def split(blob: bytes) -> tuple[str, int, bytes]:
     if len(blob) < _HEADER.size:
         raise DecryptionFailed("ciphertext too short")
     fmt, slot, version = _HEADER.unpack_from(blob)
-    if fmt != FORMAT_V1 or slot not in (b"P", b"H"):
+    if fmt != FORMAT_V1 or slot not in _SLOTS:
         raise DecryptionFailed("unknown ciphertext format")
-    return ("P" if slot == b"P" else "H"), version, blob[_HEADER.size :]
+    return _SLOTS[slot], version, blob[_HEADER.size :]
 
 
 Parsed = tuple[str, str, int, bytes]  # field, slot, DEK version, nonce||ciphertext||tag
@@ -213,9 +215,9 @@ def unpack_split(record: bytes, only: Mapping[bytes, str]) -> list[Parsed]:
                 if m < _HEADER.size:
                     raise DecryptionFailed("ciphertext too short")
                 fmt, slot, version = header(record, pos)
-                if fmt != FORMAT_V1 or slot not in (b"P", b"H"):
+                if fmt != FORMAT_V1 or slot not in _SLOTS:
                     raise DecryptionFailed("unknown ciphertext format")
-                out.append((name, "P" if slot == b"P" else "H", version, record[pos + _HEADER.size : following]))
+                out.append((name, _SLOTS[slot], version, record[pos + _HEADER.size : following]))
             pos = following
     except (struct.error, IndexError):
         raise DecryptionFailed("malformed record") from None

@@ -26,6 +26,7 @@ from vault.catalogue import Catalogue
 from vault.consent.service import ConsentService
 from vault.errors import ConfigurationError, VaultError
 from vault.grants.service import GrantService
+from vault.interactions.service import InteractionService
 from vault.profiles.service import ProfileService
 from vault.purposes.service import PurposeService
 from vault.registry import Registry
@@ -60,6 +61,7 @@ class Vault:
     purposes: PurposeService
     consents: ConsentService
     grants: GrantService
+    interactions: InteractionService
     warnings: list[str] = field(default_factory=list)
     _checkpointer: Checkpointer | None = field(default=None, repr=False)
 
@@ -205,6 +207,7 @@ def _assemble(
         purposes=purposes,
         consents=consents,
         grants=GrantService(data_engine, profiles, purposes, consents, signing, audit),
+        interactions=InteractionService(data_engine, dekstore, audit, profiles.pii.detector),
         warnings=warnings,
     )
 

@@ -17,7 +17,7 @@ from keys.sqlstore import Prepared, RawUuids, WouldWait, rows_in, writing
 from vault.audit.log import Actor, AuditLog, Event
 from vault.catalogue import Catalogue, Value
 from vault.errors import AuditUnavailable, CannotDecrypt, Conflict, NotFound, ValidationFailed, VaultError
-from vault.fieldcipher import SLOT_HOLD, SLOT_PROFILE, FieldCipher
+from vault.fieldcipher import SLOT_HOLD, SLOT_INTERACTION, SLOT_PROFILE, FieldCipher
 from vault.grants import cascade
 from vault.ids import new_citizen_id
 from vault.models import blind_index, citizens
@@ -358,6 +358,7 @@ class ProfileService:
         self, citizen: uuid.UUID, destroyed: list[str], held: dict[str, str], already: bool = False
     ) -> ErasureReport:
         self.dekstore.destroy(citizen, SLOT_PROFILE)
+        self.dekstore.destroy(citizen, SLOT_INTERACTION)  # their interaction texts (vault/interactions/sealing.py)
         self.dekstore.purge_residue()
         if already:
             with self.engine.connect() as conn:
