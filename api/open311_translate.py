@@ -24,6 +24,7 @@ from urllib.parse import parse_qsl
 from api.errors import ApiProblem
 from vault.interactions import model as m
 from vault.interactions.catalogue import Service, ServiceCatalogue
+from vault.interactions.errors import InteractionError, TransitionRefused
 
 PUBLIC_DECIMALS = 3
 MAX_FIELDS = 120  # form fields in one creation request (50 attributes, a few values each, the standard ones)
@@ -158,6 +159,15 @@ def open311_field(name: str) -> str:
     if name.startswith("attributes."):
         return f"attribute[{name.removeprefix('attributes.')}]"
     return _FIELD_NAMES.get(name, name)
+
+
+def refused_input(exc: InteractionError) -> ApiProblem:
+    """The interaction service's refusal of the input, with each field named as GeoReport names it."""
+    where = "; ".join(f"{open311_field(k)}: {v}" for k, v in sorted(exc.problems.items()))
+    message = str(exc).removeprefix(f"{exc.reason}: ")
+    return bad(
+        exc.reason, f"{message} ({where})" if where else message, 409 if isinstance(exc, TransitionRefused) else 400
+    )
 
 
 # -- out -----------------------------------------------------------------------------------------

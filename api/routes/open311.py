@@ -22,19 +22,27 @@ from starlette.responses import Response
 
 from api.errors import ApiProblem
 from api.open311_render import FORMATS, answer, errors_hook
-from api.open311_translate import bad, definition_view, new_interaction, parse_form, request_view, service_view
+from api.open311_translate import (
+    bad,
+    definition_view,
+    new_interaction,
+    parse_form,
+    refused_input,
+    request_view,
+    service_view,
+)
 from api.security.auth import Guard, forbidden, rate_limited, unauthorized
 from api.security.limits import RateLimiter, source_of
 from api.settings import AppSettings
 from vault import open311keys
 from vault.audit.log import Actor
+from vault.interactions.errors import InteractionError
 from vault.open311feed import CLOSED, OPEN, FeedQuery, Open311Feed
 
 router = APIRouter(tags=["open311"], include_in_schema=False)  # GeoReport v2 is its own documentation
 BASE = "/open311/v2"
 PUBLIC_PATHS = frozenset(
-    f"{BASE}/{p}"
-    for p in ("services.{fmt}", "services/{name}", "requests.{fmt}", "requests/{name}", "tokens/{name}")
+    f"{BASE}/{p}" for p in ("services.{fmt}", "services/{name}", "requests.{fmt}", "requests/{name}", "tokens/{name}")
 )
 MAX_IDS = 50
 MAX_PAGE_SIZE = 100
@@ -133,7 +141,10 @@ async def create_request(fmt: str, request: Request) -> Response:
         offered = state.feed.interactions.catalogue.services.get(new.service_code)
         agency = offered.agency if offered is not None else "-"
         actor = Actor(f"open311-app:{app.key_id}", "open311-app", agency, getattr(request.state, "request_id", None))
-    created = await run_in_threadpool(state.feed.create, actor, new)
+    try:
+        created = await run_in_threadpool(state.feed.create, actor, new)
+    except InteractionError as exc:
+        raise refused_input(exc) from None
     service = state.feed.service(created.service_code)
     notice = f"{created.agency} acknowledges within {service.ack_hours} hours."
     body = [{"service_request_id": created.id, "token": created.id, "service_notice": notice, "account_id": None}]

@@ -1,14 +1,14 @@
 """Open311 application keys (issue 15): hashed keys of registered 311 apps (vault/open311keys.py).
 
 Revision ID: v0013
-Revises: v0011
+Revises: v0012 (v0011 in the brief; re-chained after merging feat/int, which adds v0012)
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "v0013"
-down_revision = "v0011"
+down_revision = "v0012"
 
 
 def upgrade() -> None:
