@@ -133,12 +133,24 @@ def new_interaction(
         kind="request",
         channel="app",
         citizen_id=citizen_id,
-        attributes=dict(attributes),
+        attributes=_answered(attributes),
         location=m.Location(address, lat, lon),
         contact=contact if (contact.name or contact.email or contact.phone) else None,
         attachment=media,
         source="open311",
     )
+
+
+def _answered(attributes: Mapping[str, str | list[str]]) -> dict[str, str | list[str]]:
+    """The answers given: forms send every question, the unanswered ones empty (an empty answer is none)."""
+    answered: dict[str, str | list[str]] = {}
+    for code, value in attributes.items():
+        if isinstance(value, list):
+            if chosen := [v for v in value if v.strip()]:
+                answered[code] = chosen
+        elif value.strip():
+            answered[code] = value
+    return answered
 
 
 # Names the interaction service gives problems, as a GeoReport client calls them.
