@@ -75,9 +75,10 @@ class Open311World:
 
     def post(self, pairs: Pairs, headers: dict[str, str] | None = None, fmt: str = "json") -> Response:
         """POST requests.{fmt} with ``pairs`` form-encoded in the given order, as a 311 app sends them."""
-        return self.w.client.post(
+        response: Response = self.w.client.post(
             f"/open311/v2/requests.{fmt}", content=urlencode(list(pairs)), headers={**FORM, **(headers or {})}
         )
+        return response
 
     def file(self, *extra: tuple[str, str], headers: dict[str, str] | None = None, **fields: str) -> str:
         """File a pothole report (overridable); returns the new service_request_id."""
@@ -89,6 +90,8 @@ class Open311World:
             "description": "A deep hole next to the bus stop.",
             "attribute[size]": "large",
         }
+        if fields.get("service_code", "pothole") != "pothole":
+            del base["attribute[size]"]  # the pothole's question
         response = self.post([*{**base, **fields}.items(), *extra], headers)
         assert response.status_code == 200, response.text
         body = response.json()
@@ -97,7 +100,8 @@ class Open311World:
 
     def get(self, path: str, **params: str) -> Response:
         """GET /open311/v2/{path}."""
-        return self.w.client.get(f"/open311/v2/{path}", params=params)
+        response: Response = self.w.client.get(f"/open311/v2/{path}", params=params)
+        return response
 
     def stored(self) -> int:
         """How many interactions the vault holds."""
