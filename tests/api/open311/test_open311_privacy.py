@@ -51,7 +51,7 @@ def _every_public_view(o: Open311World, sid: str) -> str:
 
 def test_no_public_view_carries_the_reporter_or_the_unredacted_description(o: Open311World) -> None:
     description = f"Huge pothole, it broke my wheel. Call me on {TEXT_PHONE} or write to {TEXT_EMAIL}."
-    sid = o.file(description=description, **PERSONAL)
+    sid = o.file(*PERSONAL.items(), description=description)
     published = _every_public_view(o, sid)
     for value in [TEXT_PHONE, TEXT_EMAIL, *PERSONAL.values(), "Quibble", "quentin"]:
         assert value.lower() not in published.lower(), value
@@ -72,9 +72,8 @@ def test_coordinates_are_coarsened_and_a_home_gets_only_its_area(o: Open311World
     street = o.file(lat="45.021387", long="7.101249")
     [item] = conforms("requests.json", o.get(f"requests/{street}.json"))
     assert (item["lat"], item["long"]) == (45.021, 7.101) and item["address"] == "Centre"
-    home = o.file(
-        service_code="missed-collection", lat="45.021387", long="7.101249", **{"attribute[bin_type]": "recycling"}
-    )
+    bin_type = ("attribute[bin_type]", "recycling")
+    home = o.file(bin_type, service_code="missed-collection", lat="45.021387", long="7.101249")
     [item] = conforms("requests.json", o.get(f"requests/{home}.json"))
     assert item["lat"] is None and item["long"] is None and item["address"] == "Centre"
     typed = o.file(address_string="12 Quibble Court, Nowhereville", lat="", long="")
