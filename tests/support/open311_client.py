@@ -8,7 +8,7 @@ The people, numbers and addresses used with it are invented.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +34,13 @@ OPERATOR = Actor("operator:test", "operator", "vault")
 RESPONSE_MEMBERS = {"service_request_id", "token", "service_notice", "account_id"}
 TOKEN_MEMBERS = {"service_request_id", "token"}
 Pairs = Sequence[tuple[str, str]]
+POTHOLE = {
+    "service_code": "pothole",
+    "lat": "45.021387",
+    "long": "7.101249",
+    "description": "A deep hole next to the bus stop.",
+    "attribute[size]": "large",
+}
 
 
 def _validator(name: str) -> jsonschema_rs.Validator:
@@ -80,19 +87,17 @@ class Open311World:
         )
         return response
 
+    def form(self, changes: Mapping[str, str] | None = None) -> list[tuple[str, str]]:
+        """A valid pothole report with this app's key, ``changes`` applied (the pothole's question
+        is left out for another service unless given)."""
+        fields = {"api_key": self.api_key, **POTHOLE, **(changes or {})}
+        if fields["service_code"] != "pothole" and "attribute[size]" not in (changes or {}):
+            del fields["attribute[size]"]
+        return list(fields.items())
+
     def file(self, *extra: tuple[str, str], headers: dict[str, str] | None = None, **fields: str) -> str:
-        """File a pothole report (overridable); returns the new service_request_id."""
-        base = {
-            "api_key": self.api_key,
-            "service_code": "pothole",
-            "lat": "45.021387",
-            "long": "7.101249",
-            "description": "A deep hole next to the bus stop.",
-            "attribute[size]": "large",
-        }
-        if fields.get("service_code", "pothole") != "pothole":
-            del base["attribute[size]"]  # the pothole's question
-        response = self.post([*{**base, **fields}.items(), *extra], headers)
+        """File a report (:meth:`form` with ``fields``, then ``extra`` pairs); returns its service_request_id."""
+        response = self.post([*self.form(fields), *extra], headers)
         assert response.status_code == 200, response.text
         body = response.json()
         assert isinstance(body, list) and len(body) == 1 and set(body[0]) <= RESPONSE_MEMBERS, body

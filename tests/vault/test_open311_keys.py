@@ -12,7 +12,7 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from api.cli import app as cli
-from tests.support.pg import PgServer
+from tests.support.audit_helpers import backend_settings
 from vault import open311keys
 from vault.audit.log import Actor
 from vault.audit.tables import audit_events
@@ -26,16 +26,7 @@ OPERATOR = Actor("operator:test", "operator", "vault")
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def vault(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Vault]:
-    settings = Settings(data_dir=tmp_path / "data", keyring_scrypt_n=2**10)
-    if request.param == "postgresql":
-        server: PgServer = request.getfixturevalue("pg_server")
-        settings = Settings(
-            data_dir=tmp_path / "data",
-            keyring_scrypt_n=2**10,
-            database_url=server.new_database(),
-            keystore_url=server.new_database(),
-        )
-    v = init_vault(settings)
+    v = init_vault(backend_settings(request, tmp_path / "data", request.param))
     yield v
     v.close()
 

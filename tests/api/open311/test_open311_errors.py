@@ -3,30 +3,14 @@ with the right status and a precise description, never a 500, and nothing writte
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 
 from api.security.limits import RateLimiter
-from tests.support.open311_client import Open311World, is_error_list, open311_world
+from tests.support.open311_client import POTHOLE, Open311World, is_error_list
 from vault import open311keys
 from vault.audit.log import Actor
-
-GOOD = {
-    "service_code": "pothole",
-    "lat": "45.02",
-    "long": "7.10",
-    "description": "A hole by the school gate.",
-    "attribute[size]": "small",
-}
-
-
-@pytest.fixture
-def o(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Open311World]:
-    with open311_world(tmp_path, monkeypatch) as world:
-        yield world
 
 
 @pytest.mark.parametrize(
@@ -60,22 +44,21 @@ def test_bad_creation_requests_are_refused_precisely_and_write_nothing(
     o: Open311World, changes: dict[str, str], status: int, says: str
 ) -> None:
     before = o.stored()
-    fields = {"api_key": o.api_key, **GOOD, **changes}
-    description = is_error_list(o.post(list(fields.items())), status)
+    description = is_error_list(o.post(o.form(changes)), status)
     assert says in description, description
     assert o.stored() == before
 
 
 def test_a_revoked_key_is_refused(o: Open311World) -> None:
     open311keys.for_vault(o.w.vault).revoke(o.key_id, Actor("operator:test", "operator", "vault"))
-    refused = o.post([("api_key", o.api_key), *GOOD.items()])
+    refused = o.post(o.form())
     assert "invalid-api-key" in is_error_list(refused, 403)
 
 
 def test_form_mistakes_are_refused(o: Open311World) -> None:
-    twice = o.post([("api_key", o.api_key), *GOOD.items(), ("service_code", "streetlight")])
+    twice = o.post([*o.form(), ("service_code", "streetlight")])
     assert "service_code given twice" in is_error_list(twice, 400)
-    as_json = o.w.client.post("/open311/v2/requests.json", json={"api_key": o.api_key, **GOOD})
+    as_json = o.w.client.post("/open311/v2/requests.json", json=dict(o.form()))
     assert "application/x-www-form-urlencoded" in is_error_list(as_json, 415)
     not_utf8 = o.w.client.post(
         "/open311/v2/requests.json",
@@ -128,14 +111,14 @@ def test_creation_is_limited_per_address_before_the_key_is_checked_and_per_key(o
     state = o.w.client.app.state.open311  # type: ignore[attr-defined]
     state.per_source = RateLimiter(2)
     for _ in range(2):
-        is_error_list(o.post([("api_key", "guess"), *GOOD.items()]), 403)
-    flooded = o.post([("api_key", o.api_key), *GOOD.items()])
+        is_error_list(o.post(o.form({"api_key": "guess"})), 403)
+    flooded = o.post(o.form())
     is_error_list(flooded, 429)
     assert int(flooded.headers["Retry-After"]) >= 1
     state.per_source = RateLimiter(1000)
     state.per_key = RateLimiter(1)
     o.file()
-    assert "retry after" in is_error_list(o.post([("api_key", o.api_key), *GOOD.items()]), 429)
+    assert "retry after" in is_error_list(o.post(o.form()), 429)
     assert o.stored() == 1
     refusals = [e for e in o.w.events(action="open311.create") if e["outcome"] == "denied"]
     reasons = {e["reason"] for e in refusals}
@@ -160,8 +143,8 @@ def test_no_value_in_any_parameter_gets_a_server_error(o: Open311World) -> None:
             assert response.status_code < 500, (segment, value, response.text)
             if response.status_code >= 400 and response.headers["content-type"].startswith("application/json"):
                 is_error_list(response, response.status_code)
-        for name in [*GOOD, "api_key", "email", "phone", "first_name", "media_url", "attribute[size][]"]:
-            response = o.post([("api_key", o.api_key), *{**GOOD, name: safe}.items()])
+        for name in [*POTHOLE, "api_key", "email", "phone", "first_name", "media_url", "attribute[size][]"]:
+            response = o.post(o.form({name: safe}))
             assert response.status_code < 500, (name, value, response.text)
             if response.status_code != 200:
                 is_error_list(response, response.status_code)

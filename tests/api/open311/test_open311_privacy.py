@@ -5,13 +5,8 @@ number and address here is invented."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
-
 from tests.support.api_world import ODILE
-from tests.support.open311_client import Open311World, conforms, is_error_list, open311_world
+from tests.support.open311_client import Open311World, conforms, is_error_list
 from vault.audit.log import Actor
 from vault.interactions.model import NewInteraction
 
@@ -28,12 +23,6 @@ PERSONAL = {
     "media_url": "https://photos.example.org/quentin-markerfield/hole.jpg",
     "address_string": "12 Quibble Court, Nowhereville",
 }
-
-
-@pytest.fixture
-def o(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Open311World]:
-    with open311_world(tmp_path, monkeypatch) as world:
-        yield world
 
 
 def _every_public_view(o: Open311World, sid: str) -> str:
@@ -105,13 +94,5 @@ def test_person_centred_services_are_neither_offered_nor_published(o: Open311Wor
     is_error_list(o.get(f"requests/{question.id}.json"), 404)
     is_error_list(o.get(f"tokens/{question.id}.json"), 404)
     assert conforms("requests.json", o.get("requests.json", service_request_id=question.id)) == []
-    refused = o.post(
-        [
-            ("api_key", o.api_key),
-            ("service_code", "tax-question"),
-            ("lat", "45.02"),
-            ("long", "7.1"),
-            ("description", "Why is my bill so high?"),
-        ]
-    )
+    refused = o.post(o.form({"service_code": "tax-question", "description": "Why is my bill so high?"}))
     assert "unknown-service" in is_error_list(refused, 400)
