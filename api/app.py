@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from api import docs, errors, openapi, web
 from api.express import GrantReadExpress
 from api.middleware import Hygiene
-from api.routes import audit, citizens, consents, grants, open311, ops, pii, purposes, registry, token
+from api.routes import audit, citizens, consents, grants, interactions, open311, ops, pii, purposes, registry, token
 from api.scans import ScanQueue
 from api.security import tokens
 from api.security.auth import Guard
@@ -89,6 +89,7 @@ def create_app(settings: AppSettings, vault: Vault | None = None) -> FastAPI:
     for router in (
         grants.router,
         citizens.router,
+        interactions.router,
         consents.router,
         audit.router,
         token.router,

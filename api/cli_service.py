@@ -17,6 +17,7 @@ from api.security import issuing
 from api.web.login import home_for
 from vault import demo as demo_data
 from vault import operations
+from vault.demo_interactions import DAYS, seed_interactions
 from vault.demo_registry import AGENCIES, ROLE_NAMES, DemoClient, demo_people, seed_purposes, seed_registry
 from vault.importer import Importer
 from vault.registry import ROLES
@@ -40,7 +41,10 @@ def demo(
             result = Importer(vault.profiles, workers=0).run(path, "civil-registry")
             clients = seed_registry(vault.registry)
             seed_purposes(vault.purposes)
+            interactions = seed_interactions(vault)
         path.unlink()
+        if interactions:
+            out.print(f"Seeded {interactions} fictitious service requests over {DAYS} days.")
         if curl:
             _demo_summary(vault, result.accepted, result.already_done, clients)
         else:

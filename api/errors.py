@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from api.security.limits import Limits, Refusal, source_of, write_aggregates
 from vault import errors as domain
 from vault.audit.log import Actor, Event
+from vault.interactions import errors as interaction_errors
 
 log = logging.getLogger(__name__)
 PROBLEM = "application/problem+json"
@@ -41,6 +42,9 @@ DOMAIN: list[tuple[type[Exception], int, str, str]] = [
     (domain.CannotDecrypt, 503, "cannot-decrypt", "Stored data cannot be decrypted"),
     (domain.ConfigurationError, 503, "unavailable", "The vault is not able to serve this request"),
     (domain.AuditUnavailable, 503, "audit-unavailable", "The access could not be audited, so it did not happen"),
+    # Interactions (issue 15): each carries a reason code and, per input, what is wrong.
+    (interaction_errors.InteractionInvalid, 422, "invalid-interaction", "The interaction is not valid"),
+    (interaction_errors.TransitionRefused, 409, "invalid-transition", "The item's status does not allow this"),
 ]
 
 
@@ -185,6 +189,8 @@ def install(app: FastAPI) -> None:
                     extra["errors"] = exc.problems
                 if isinstance(exc, domain.Refused):
                     extra |= {"reason": exc.reason, **exc.details}
+                if isinstance(exc, interaction_errors.InteractionError):
+                    extra |= {"reason": exc.reason, "errors": exc.problems}
                 if isinstance(exc, domain.ConfigurationError):
                     log.error("configuration error while serving", extra={"cause": str(exc)})
                     return problem(request, status, slug, title, "try again later or contact the operator")

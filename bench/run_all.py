@@ -16,6 +16,7 @@ RUNS = [
     ["bench.bench_grants", "--seconds", "10", "--concurrency", "32", "--runs", "3"],
     ["bench.bench_audit"],
     ["bench.bench_pii", "--n", "3000"],
+    ["bench.bench_interactions", "--n", "500"],
     ["bench.bench_pages", "--runs", "10"],
     ["bench.bench_web", "--requests", "200", "--runs", "3"],
 ]

@@ -16,12 +16,14 @@ AGENCIES = {
     "tax-office": "Tax Office",
     "benefits-office": "Benefits Office",
     "city-clinic": "City Clinic",
+    "public-works": "Public Works",
 }
 OFFICERS = [
     ("registrar@civil-registry", "civil-registry", "registrar"),
     ("caseworker@benefits-office", "benefits-office", "caseworker"),
     ("caseworker@city-clinic", "city-clinic", "caseworker"),
     ("caseworker@tax-office", "tax-office", "caseworker"),
+    ("caseworker@public-works", "public-works", "caseworker"),
     ("registrar@tax-office", "tax-office", "registrar"),
     ("compliance@vault", OPERATOR_AGENCY, "compliance-officer"),
     ("admin@vault", OPERATOR_AGENCY, "admin"),

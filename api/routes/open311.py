@@ -166,7 +166,7 @@ def _citizen(request: Request) -> Actor | None:
     guard.check_role(principal)
     if principal.role != "citizen":
         raise forbidden("citizen-only", "only a citizen's token links a request; officers use /v1/interactions")
-    guard.authorize(principal, "open311-requests", "create")
+    guard.authorize(principal, "me-interactions", "create")  # the same rule as /v1/me/interactions
     try:
         uuid.UUID(principal.subject)
     except ValueError:

@@ -39,6 +39,8 @@ REFUSALS: dict[str, str] = {
     "erased": "The citizen's profile was erased: it can no longer be corrected.",
     "conflict": "This value is already registered to another citizen.",
     "unavailable": "The data could not be read just now. Try again later.",
+    # Interactions (vault/interactions/service.py)
+    "other-agency": "This request belongs to another agency: only the agency that receives it works on it.",
 }
 UNKNOWN = "This was refused by a rule of the service."
 

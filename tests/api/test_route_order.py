@@ -9,9 +9,9 @@ import re
 from fastapi.routing import APIRoute
 from starlette.routing import Match
 
-from api.routes import audit, citizens, consents, grants, ops, pii, purposes, registry, token
+from api.routes import audit, citizens, consents, grants, interactions, ops, pii, purposes, registry, token
 
-ROUTERS = (grants, citizens, consents, audit, token, purposes, registry, pii, ops)
+ROUTERS = (grants, citizens, interactions, consents, audit, token, purposes, registry, pii, ops)
 
 
 def _routes() -> list[APIRoute]:

@@ -223,3 +223,46 @@ def test_erasure_makes_texts_unreadable_and_keeps_the_facts(vault: Vault, clock:
     assert vault.interactions.get(WORKS, anonymous.id).contact == Contact(email="someone@example.org")
     with vault.data_engine.connect() as conn:
         assert conn.scalar(select(func.count()).select_from(interaction_facts)) == 2
+
+
+def _stored_bytes(vault: Vault, request: pytest.FixtureRequest) -> bytes:
+    """Every byte at rest: the data directory's files, and PostgreSQL's data directory."""
+    blobs = [p.read_bytes() for p in vault.settings.data_dir.rglob("*") if p.is_file()]
+    if vault.data_engine.dialect.name == "postgresql":
+        server: PgServer = request.getfixturevalue("pg_server")
+        with server.admin() as conn:
+            conn.execute("CHECKPOINT")
+        blobs += [p.read_bytes() for p in server.datadir.rglob("*") if p.is_file()]
+    return b"".join(blobs)
+
+
+def test_texts_and_contact_details_never_rest_in_clear(
+    vault: Vault, clock: Clock, request: pytest.FixtureRequest
+) -> None:
+    markers = {
+        "phone": "+1 212 555 0173",
+        "email": "zanzibar.marker@example.org",
+        "text": "Xylophonic hum from the drain",
+        "address": "88 Markerton Crescent",
+        "name": "Quorra Markerfield",
+        "note": "Vernacular plumber note",
+        "comment": "Splendiferous marker comment",
+    }
+    me = citizen(vault)
+    text = f"{markers['text']}; call {markers['phone']} or {markers['email']}"
+    made = vault.interactions.create(
+        me,
+        bin_request(
+            text=text,
+            location=Location(markers["address"], 45.03, 7.10),
+            contact=Contact(markers["name"], markers["email"], markers["phone"]),
+        ),
+    )
+    anonymous = vault.interactions.create(WORKS, bin_request(text=text, contact=Contact(markers["name"])))
+    vault.interactions.change_status(WORKS, made.id, "resolved", note=markers["note"])
+    vault.interactions.rate(me, made.id, 5, markers["comment"])
+    assert vault.interactions.get(WORKS, anonymous.id).text == text
+    stored = _stored_bytes(vault, request)
+    for name, value in markers.items():
+        assert value.encode() not in stored, name
+    assert b"45.03" not in stored  # the point is sealed too; only the area code is kept
