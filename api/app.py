@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from api import docs, errors, openapi, web
 from api.express import GrantReadExpress
 from api.middleware import Hygiene
-from api.routes import audit, citizens, consents, grants, interactions, ops, pii, purposes, registry, token
+from api.routes import audit, citizens, consents, grants, interactions, open311, ops, pii, purposes, registry, token
 from api.scans import ScanQueue
 from api.security import tokens
 from api.security.auth import Guard
@@ -26,7 +26,7 @@ from vault.runtime import Vault, open_vault, settle_heap
 from vault.settings import POLICIES_DIR
 
 MAX_TOKEN_LIFETIME = 3600  # longest token accepted from the vault itself (operator-minted ones included)
-PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/.well-known/jwks.json", "/v1/token"})
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/.well-known/jwks.json", "/v1/token"}) | open311.PUBLIC_PATHS
 
 
 def _external(issuer: ExternalIssuer, max_lifetime: int) -> tokens.Issuer:
@@ -101,6 +101,7 @@ def create_app(settings: AppSettings, vault: Vault | None = None) -> FastAPI:
         app.include_router(router)
     docs.install(app)  # after the API routes: matching scans routes in order
     web.install(app, settings)  # the pages (issue 14), after the API too
+    open311.install(app, settings)  # GeoReport v2 (issue 15), after the pages: it wraps their error hook
 
     if settings.express_reads and app.state.inline_writes and is_sqlite(vault.key_engine):
         app.add_middleware(GrantReadExpress)  # added first, so inside Hygiene: its checks come first

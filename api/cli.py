@@ -12,6 +12,7 @@ from api import cli_service, logconfig
 from api.cli_audit import audit_app, operator
 from api.cli_common import DataDir, app_settings, err, failing_cleanly, opened, out, parse_uuid, progress, state
 from api.cli_keys import keys_app
+from api.cli_open311 import open311_app
 from vault import operations
 from vault.errors import ConfigurationError
 from vault.importer import Format, Importer, count_lines
@@ -30,6 +31,7 @@ def _main(data_dir: DataDir = None) -> None:
 app.add_typer(keys_app, name="keys")
 app.add_typer(db_app, name="db")
 app.add_typer(audit_app, name="audit")
+app.add_typer(open311_app, name="open311")
 
 
 @app.command()

@@ -137,6 +137,12 @@ class AppSettings(Settings):
     web_logins_per_minute: int = Field(
         default=30, ge=1, description="Sign-in attempts per minute per client address (429 past it)."
     )
+    open311_creates_per_key_minute: int = Field(
+        default=120, ge=1, description="Open311 requests created per minute per application key (429 past it)."
+    )
+    open311_creates_per_source_minute: int = Field(
+        default=10, ge=1, description="Open311 creation attempts per minute per client address (429 past it)."
+    )
 
     @model_validator(mode="after")
     def _demo_login_is_development_only(self) -> AppSettings:
