@@ -74,7 +74,10 @@ class Settings(BaseSettings):
         default=10, ge=2, le=1000, description="Insights: groups whose noisy count is below k are never shown."
     )
     insights_query_epsilon: float = Field(
-        default=1.0, gt=0, le=10, description="Insights: the privacy loss (epsilon) of one query, unless it asks for less."
+        default=1.0,
+        gt=0,
+        le=10,
+        description="Insights: the epsilon one query spends unless it asks for less.",
     )
     insights_max_query_epsilon: float = Field(
         default=2.0, gt=0, le=10, description="Insights: the most epsilon one query may spend."

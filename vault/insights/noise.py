@@ -52,7 +52,7 @@ def _threshold(scale: float, k: int, delta: float) -> tuple[int, float, float]:
     threshold = max(threshold, guess - 2)
     while True:
         measurement = dp.m.make_laplace_threshold(domain, metric, scale=scale, threshold=threshold)
-        eps, dlt = measurement.map(ONE_RECORD)
+        eps, dlt = measurement.map(ONE_RECORD)  # type: ignore[no-untyped-call]
         if dlt <= delta:
             return threshold, float(eps), float(dlt)
         threshold += 1
@@ -79,7 +79,7 @@ def noisy_vector(values: Sequence[int], sensitivity: int, epsilon: float) -> tup
     most ``sensitivity`` in L1 across the whole vector)."""
     domain = dp.vector_domain(dp.atom_domain(T=int))
     measurement = dp.m.make_laplace(domain, dp.l1_distance(T=int), scale=sensitivity / epsilon)
-    cost = Cost(float(measurement.map(sensitivity)))
+    cost = Cost(float(measurement.map(sensitivity)))  # type: ignore[no-untyped-call]
     if not values:
         return [], cost
     return [int(v) for v in measurement([int(v) for v in values])], cost

@@ -153,4 +153,10 @@ def now_s() -> int:
     return int(datetime.now(UTC).timestamp())
 
 
-__all__ = ["DAY", "FAMILIES", "Query", "aggregate"]
+def default_range(now: int, start: date | None, end: date | None) -> tuple[date, date]:
+    """The days a query covers: as given, else up to today and 90 days back from its end."""
+    last = end or datetime.fromtimestamp(now, UTC).date()
+    return (start or last - timedelta(days=89)), last
+
+
+__all__ = ["DAY", "FAMILIES", "Query", "aggregate", "default_range"]

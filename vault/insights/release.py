@@ -60,7 +60,7 @@ def quantile(hist: list[int], q: float) -> int | None:
         if c and seen + c >= goal:
             low = EDGES[i - 1] if i > 0 else 0
             high = EDGES[i] if i < len(EDGES) else low  # the open last bucket: "at least"
-            return int(round(low + (high - low) * (goal - seen) / c))
+            return round(low + (high - low) * (goal - seen) / c)
         seen += c
     return EDGES[-1]
 

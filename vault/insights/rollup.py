@@ -33,7 +33,7 @@ def _bucket(duration: ColumnElement[Any], index: int) -> ColumnElement[Any]:
     """1 when ``duration`` falls in bucket ``index`` (EDGES), else 0."""
     low = EDGES[index - 1] if index > 0 else None
     high = EDGES[index] if index < len(EDGES) else None
-    conds = [duration.is_not(None)]
+    conds: list[ColumnElement[bool]] = [duration.is_not(None)]
     if low is not None:
         conds.append(duration >= low)
     if high is not None:
@@ -114,7 +114,10 @@ def _rebuild_months(conn: Connection, months: list[int] | None) -> None:
         conn.execute(delete(insight_monthly).where(m.month >= first))
     else:
         conn.execute(delete(insight_monthly))
-    rows = [dict(zip(("month", *DIMENSIONS, *MEASURES), (*r[:6], *(int(v) for v in r[6:])), strict=True)) for r in conn.execute(query)]
+    rows = [
+        dict(zip(("month", *DIMENSIONS, *MEASURES), (*r[:6], *(int(v) for v in r[6:])), strict=True))
+        for r in conn.execute(query)
+    ]
     _insert(conn, insight_monthly, rows)
 
 
