@@ -5,8 +5,8 @@ from __future__ import annotations
 import ast
 import math
 from collections import Counter
-from datetime import UTC, date, datetime, time
 from collections.abc import Iterator
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 
 import pytest
@@ -16,8 +16,9 @@ from tests.support.insights_helpers import START, day, facts, fill
 from tests.support.insights_world import ANALYST, insight_settings, open_insights
 from vault.audit.review import EventFilter, events
 from vault.demo import profile
+from vault.errors import Refused
 from vault.insights import noise
-from vault.insights.query import Query, aggregate
+from vault.insights.query import Groups, Query, aggregate
 from vault.insights.release import release, shares
 from vault.insights.service import InsightService
 from vault.insights.tables import MEASURES
@@ -67,14 +68,14 @@ def test_differencing_pair_is_answered_with_noise_and_budget_refuses_repeats(
         try:
             total = service.query(ANALYST, Query(("agency",), None, *window, ()), 1.0)
             split = service.query(ANALYST, Query(("agency", "area"), None, *window, ()), 1.0)
-        except Exception as exc:  # noqa: BLE001 - the refusal is what is checked below
+        except Refused as exc:
             refused = exc
             break
         totals.append(_count(total.result["rows"], agency="public-works"))
         areas = [r for r in split.result["rows"] if r["agency"] == "public-works"]
         assert LONE not in {r["area"] for r in areas}
         by_area.append(sum(int(r["count"]) for r in areas))
-    assert refused is not None and getattr(refused, "reason", None) == "privacy-budget-exhausted"
+    assert refused is not None and refused.reason == "privacy-budget-exhausted"
     assert len(totals) == 5  # budget 10, two queries of epsilon 1 a pair
     exact = _exact(world[0], agency="public-works")
     assert len(set(totals)) > 1 and len(set(by_area)) > 1, "answers must not repeat exactly: they are noisy"
@@ -93,8 +94,8 @@ def test_one_interaction_more_or_less_barely_moves_the_answer() -> None:
     interaction) are so alike that the best guess of which one was used is little better than a coin."""
     query = Query(("agency",), None, day("2026-03-01"), day("2026-03-31"), ())
     sums = [0] * len(MEASURES)
-    with_one = {("public-works",): [1001, *sums[1:]]}
-    without = {("public-works",): [1000, *sums[1:]]}
+    with_one: Groups = {("public-works",): [1001, *sums[1:]]}
+    without: Groups = {("public-works",): [1000, *sums[1:]]}
     a = [release(query, with_one, 1.0, 10, 1e-7).rows[0]["count"] for _ in range(300)]
     b = [release(query, without, 1.0, 10, 1e-7).rows[0]["count"] for _ in range(300)]
     best = max((sum(x > t for x in a) + sum(y <= t for y in b)) / 600 for t in range(990, 1012))
@@ -124,7 +125,7 @@ def test_rollups_add_up_to_the_facts(world: tuple[Vault, InsightService]) -> Non
         f = interaction_facts.c
         lo, hi = _epoch(day(start)), _epoch(day(end)) + 86400
         with vault.data_engine.connect() as conn:
-            direct = dict(
+            direct: dict[str, int] = dict(
                 conn.execute(
                     select(f.agency, func.count()).where(f.created_s >= lo, f.created_s < hi).group_by(f.agency)
                 ).all()
