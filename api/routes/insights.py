@@ -43,7 +43,8 @@ Metrics = Annotated[
     ),
 ]
 Epsilon = Annotated[
-    float | None, Query(gt=0, le=10, description="Epsilon to spend (default and maximum: the vault's settings).")
+    float | None,
+    Query(ge=0.01, le=10, description="Epsilon to spend, from 0.01 (default and maximum: the vault's settings)."),
 ]
 Period = Literal["day", "week", "month"]
 Metric = Literal[

@@ -29,6 +29,8 @@ from vault.insights.tables import insight_refresh, insight_releases
 from vault.settings import Settings
 
 ACTION = "insights.query"
+# Below this the noise swamps every count (the threshold passes millions) and its scale overflows.
+MIN_EPSILON = 0.01
 
 
 @dataclass(frozen=True)
@@ -68,8 +70,8 @@ class InsightService:
         """The epsilon a query spends: asked for, or the default; within the configured maximum."""
         value = self.settings.insights_query_epsilon if asked is None else asked
         top = self.settings.insights_max_query_epsilon
-        if not 0 < value <= top:
-            raise ValidationFailed({"epsilon": f"must be above 0 and at most {top:g}"})
+        if not MIN_EPSILON <= value <= top:
+            raise ValidationFailed({"epsilon": f"must be from {MIN_EPSILON:g} to {top:g}"})
         return value
 
     def query(self, actor: Actor, query: Query, epsilon: float | None = None) -> Answer:
