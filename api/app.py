@@ -22,6 +22,7 @@ from api.settings import AppSettings, ExternalIssuer
 from api.shield import SecurityHeaders, TrustedHosts, allowed_hosts
 from keys.sqlstore import is_sqlite
 from vault.errors import ConfigurationError
+from vault.insights.refresher import Refresher
 from vault.insights.service import InsightService
 from vault.runtime import Vault, open_vault, settle_heap
 from vault.settings import POLICIES_DIR
@@ -60,10 +61,12 @@ def create_app(settings: AppSettings, vault: Vault | None = None) -> FastAPI:
         vault.background_checkpoints()
         summariser.start()
         scans.start()
+        refresher.start()  # keeps the insights rollups fresh (docs/insights.md)
         settle_heap()
         yield
         summariser.stop()  # writes every pending aggregate of refusals
         scans.close()
+        refresher.stop()
         vault.close()
 
     app = FastAPI(
@@ -80,6 +83,7 @@ def create_app(settings: AppSettings, vault: Vault | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.guard = guard
     app.state.insights = InsightService(vault.data_engine, vault.audit, vault.settings)  # docs/insights.md
+    refresher = Refresher(app.state.insights)
     app.state.summariser = summariser = Summariser(lambda: guard.limits, vault.audit)
     app.state.pii_scans = scans = ScanQueue(
         settings.pii_scan_workers, settings.pii_scans_per_caller, settings.pii_scan_queue

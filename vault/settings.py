@@ -92,10 +92,14 @@ class Settings(BaseSettings):
         default="month", description="Insights: the budget renews at the start of each such UTC period."
     )
     insights_refresh_seconds: int = Field(
-        default=60, ge=0, le=86400, description="Insights: rebuild recent rollup days when older than this."
+        default=300,
+        ge=0,
+        le=86400,
+        description="Insights: each server rebuilds the recent rollup days this often (the first time each UTC "
+        "day, every day); 0: before every query instead (small stores, tests).",
     )
     insights_refresh_days: int = Field(
-        default=120, ge=1, le=3660, description="Insights: how many recent days each rollup refresh rebuilds."
+        default=60, ge=1, le=3660, description="Insights: how many recent days each rollup refresh rebuilds."
     )
 
     def resolved_database_url(self) -> str:

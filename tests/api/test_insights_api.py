@@ -22,6 +22,7 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     with open_world(tmp_path, monkeypatch) as w:
         w.vault.registry.assign("analyst@vault", "vault", "analyst", actor=OPERATOR)
         fill(w.vault.data_engine, facts(3000))
+        w.client.app.state.insights.refresh(full=True)  # type: ignore[attr-defined]  # as the server's Refresher would
         yield w
 
 

@@ -12,6 +12,7 @@ from sqlalchemy import create_engine
 
 from tests.support.browser import DemoServer, Web, checked_page, sign_in, visit_page
 from tests.support.insights_helpers import DAY, facts, fill
+from vault.insights import rollup
 
 ANALYST = "Analyst, Vault operator"  # analyst@vault on the demo sign-in page
 
@@ -21,8 +22,10 @@ def interactions(demo_server: DemoServer) -> None:
     """Three thousand anonymous facts over the last 80 days, written straight into the demo's store
     (the interaction service that writes them in production is not needed for insights)."""
     engine = create_engine(f"sqlite:///{demo_server.data / 'vault.db'}")
+    now = int(time.time())
     try:
-        fill(engine, facts(3000, start=int(time.time()) - 80 * DAY, days=79))
+        fill(engine, facts(3000, start=now - 80 * DAY, days=79))
+        rollup.rebuild(engine, now // DAY - 81, now // DAY, now, full=True)  # as the server's Refresher would
     finally:
         engine.dispose()
 

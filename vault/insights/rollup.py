@@ -2,10 +2,10 @@
 
 A fact only ever counts in the rollup cell of the day it was created, so bringing the rollups up to
 date after facts change means rebuilding the days those facts were created on. ``refresh`` rebuilds
-the days from ``since`` on (every day when None) and then the months those days touch, in one
-transaction: a query reads either the old rollup or the new one, never half of each. Items still
-open change most; items created before the refresh window that change later are picked up by the
-next full rebuild (``citizen-vault``'s operator runs one nightly; see docs/insights.md).
+the recent days (a week per transaction) and then the months they fall in. A query running during a
+rebuild may read some days before and some after it: within a refresh interval, as every answer is.
+Items still open change most; an item created before the recent window that changes later is
+picked up by the first refresh of each UTC day, which rebuilds every day (docs/insights.md).
 """
 
 from __future__ import annotations
@@ -14,12 +14,24 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, case, delete, func, insert, select
+from sqlalchemy import ColumnElement, Connection, Engine, and_, case, delete, func, insert, select
 
-from vault.insights.tables import ACK, BUCKETS, DIMENSIONS, EDGES, MEASURES, RES, insight_daily, insight_monthly
+from keys.sqlstore import writing
+from vault.insights.tables import (
+    ACK,
+    BUCKETS,
+    DIMENSIONS,
+    EDGES,
+    MEASURES,
+    RES,
+    insight_daily,
+    insight_monthly,
+    insight_refresh,
+)
 from vault.interactions.facts import interaction_facts as f
 
 DAY = 86400
+WEEK = 7  # days rebuilt per transaction
 NO_AREA = "-"
 
 
@@ -74,28 +86,56 @@ def _daily_select(since_s: int | None, now: int) -> Any:
     return query
 
 
-def refresh(conn: Connection, since_day: int | None, now: int) -> int:
-    """Rebuild the daily rollup from ``since_day`` on (all when None) and the months it touches, in
-    the caller's transaction; returns the number of daily cells written."""
-    since_s = since_day * DAY if since_day is not None else None
+def rebuild_days(conn: Connection, first: int, last: int, now: int) -> None:
+    """Rebuild the daily cells of days ``first``..``last`` (inclusive) in the caller's transaction."""
     rows: list[dict[str, Any]] = []
-    for row in conn.execute(_daily_select(since_s, now)):
+    query = _daily_select(first * DAY, now).where(f.c.created_s < (last + 1) * DAY)
+    for row in conn.execute(query):
         values = dict(zip(("day", *DIMENSIONS, *MEASURES), row, strict=True))
         values["day"] = int(values["day"])
         values["month"] = month_of(values["day"])
         values.update({m: int(values[m] or 0) for m in MEASURES})
         rows.append(values)
     d = insight_daily.c
-    if since_day is None:
-        conn.execute(delete(insight_daily))
-        conn.execute(delete(insight_monthly))
-        months = None
-    else:
-        conn.execute(delete(insight_daily).where(d.day >= since_day))
-        months = sorted({month_of(since_day), *(r["month"] for r in rows)})
+    conn.execute(delete(insight_daily).where(d.day >= first, d.day <= last))
     _insert(conn, insight_daily, rows)
-    _rebuild_months(conn, months)
-    return len(rows)
+
+
+def rebuild_month(conn: Connection, month: int) -> None:
+    """The monthly cells of ``month`` as sums of its daily ones, in the caller's transaction."""
+    d = insight_daily.c
+    keys = [d.month, *(d[k] for k in DIMENSIONS)]
+    query = select(*keys, *(func.sum(d[x]) for x in MEASURES)).where(d.month == month).group_by(*keys)
+    rows = [
+        dict(zip(("month", *DIMENSIONS, *MEASURES), (*r[:6], *(int(v) for v in r[6:])), strict=True))
+        for r in conn.execute(query)
+    ]
+    conn.execute(delete(insight_monthly).where(insight_monthly.c.month == month))
+    _insert(conn, insight_monthly, rows)
+
+
+def rebuild(engine: Engine, first: int, last: int, now: int, *, full: bool = False) -> None:
+    """Rebuild days ``first``..``last`` a week per transaction, then their months one each; with
+    ``full``, also drop cells outside that range. Short transactions: on SQLite the other writers
+    (audit events above all) wait for one week's rebuild at most, never for the whole.
+
+    Each transaction first locks the refresh row, so on PostgreSQL two processes rebuilding the same
+    days take turns instead of inserting the same cells twice (SQLite serialises writers anyway)."""
+    lock = select(insight_refresh.c.id).where(insight_refresh.c.id == 1).with_for_update()
+    if full:
+        with writing(engine) as conn:
+            conn.execute(lock)
+            d, m = insight_daily.c, insight_monthly.c
+            conn.execute(delete(insight_daily).where((d.day < first) | (d.day > last)))
+            conn.execute(delete(insight_monthly).where((m.month < month_of(first)) | (m.month > month_of(last))))
+    for start in range(first, last + 1, WEEK):
+        with writing(engine) as conn:
+            conn.execute(lock)
+            rebuild_days(conn, start, min(last, start + WEEK - 1), now)
+    for month in range(month_of(first), month_of(last) + 1):
+        with writing(engine) as conn:
+            conn.execute(lock)
+            rebuild_month(conn, month)
 
 
 def _insert(conn: Connection, table: Any, rows: Sequence[dict[str, Any]]) -> None:
@@ -103,22 +143,4 @@ def _insert(conn: Connection, table: Any, rows: Sequence[dict[str, Any]]) -> Non
         conn.execute(insert(table), list(rows[start : start + 2000]))
 
 
-def _rebuild_months(conn: Connection, months: list[int] | None) -> None:
-    """Monthly cells as sums of the daily ones (for ``months``, or all)."""
-    d, m = insight_daily.c, insight_monthly.c
-    keys = [d.month, *(d[k] for k in DIMENSIONS)]
-    query = select(*keys, *(func.sum(d[x]) for x in MEASURES)).group_by(*keys)
-    if months is not None:
-        first = months[0]
-        query = query.where(d.month >= first)
-        conn.execute(delete(insight_monthly).where(m.month >= first))
-    else:
-        conn.execute(delete(insight_monthly))
-    rows = [
-        dict(zip(("month", *DIMENSIONS, *MEASURES), (*r[:6], *(int(v) for v in r[6:])), strict=True))
-        for r in conn.execute(query)
-    ]
-    _insert(conn, insight_monthly, rows)
-
-
-__all__ = ["ACK", "NO_AREA", "RES", "month_of", "refresh"]
+__all__ = ["ACK", "NO_AREA", "RES", "month_of", "rebuild"]

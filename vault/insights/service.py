@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from keys.sqlstore import writing
@@ -26,6 +26,7 @@ from vault.insights.budget import Budget
 from vault.insights.query import Query, aggregate, now_s
 from vault.insights.release import Release, release
 from vault.insights.tables import insight_refresh, insight_releases
+from vault.interactions.facts import interaction_facts
 from vault.settings import Settings
 
 ACTION = "insights.query"
@@ -81,7 +82,8 @@ class InsightService:
         before = self.budget(actor.subject)
         if before.remaining + ledger.SLACK < eps:
             self._refused(actor, ledger.exhausted(before, eps))
-        self.refresh()
+        if s.insights_refresh_seconds == 0:
+            self.refresh()  # rollups rebuilt before every query (small stores, tests); else Refresher
         with self.engine.connect() as conn:
             groups = aggregate(conn, query)
         out = release(query, groups, eps, s.insights_k, s.insights_delta)
@@ -142,29 +144,32 @@ class InsightService:
             return [_answer(row) for row in conn.execute(query)]
 
     def refresh(self, *, full: bool = False) -> bool:
-        """Rebuild the rollups' recent days (all with ``full``) if they are older than the setting;
-        one process does it while the others wait on the claimed row, then find it fresh."""
+        """Rebuild the rollups' recent days if the last refresh is older than the setting (every
+        day on the first refresh of a UTC day, or with ``full``). The refresh is claimed by moving
+        the one refresh row's time forward (compare and set): of several processes, one does it."""
         s, now = self.settings, self.clock()
         r = insight_refresh.c
         with writing(self.engine) as conn:
-            claimed = conn.execute(
-                update(insight_refresh)
-                .where(r.id == 1, r.refreshed_s <= now - (0 if full else s.insights_refresh_seconds))
-                .values(refreshed_s=now)
-            ).rowcount
-            first = False
-            if not claimed:
-                if conn.scalar(select(r.refreshed_s).where(r.id == 1)) is not None:
-                    return False
+            old = conn.scalar(select(r.refreshed_s).where(r.id == 1))
+            if old is None:
                 try:
                     with conn.begin_nested():
                         conn.execute(insert(insight_refresh).values(id=1, refreshed_s=now))
                 except IntegrityError:
                     return False
-                first = True
-            since = None if full or first else now // rollup.DAY - s.insights_refresh_days
-            rollup.refresh(conn, since, now)
-            return True
+                full = True
+            else:
+                if not full and old > now - s.insights_refresh_seconds:
+                    return False
+                claim = update(insight_refresh).where(r.id == 1, r.refreshed_s == old).values(refreshed_s=now)
+                if conn.execute(claim).rowcount != 1:
+                    return False
+                full = full or int(old) // rollup.DAY != now // rollup.DAY
+            low = conn.scalar(select(func.min(interaction_facts.c.created_s))) if full else None
+        today = now // rollup.DAY
+        first = int(low) // rollup.DAY if low is not None else today - s.insights_refresh_days
+        rollup.rebuild(self.engine, min(first, today), today, now, full=full)
+        return True
 
 
 def _answer(row: Any) -> Answer:
