@@ -123,15 +123,17 @@ def aggregate(conn: Connection, query: Query) -> Groups:
     else:
         m1 = month_number(query.start) + (0 if query.start.day == 1 else 1)
         m2 = month_number(query.end + timedelta(days=1)) - 1  # the last month that ends by `end`
-        pcol = "month" if query.period == "month" else None
+        by_month = query.period == "month"
         if m1 <= m2:
-            parts.append((pcol, _sums(conn, insight_monthly, pcol, keys, [m.month >= m1, m.month <= m2])))
+            mcol = "month" if by_month else None
+            parts.append((mcol, _sums(conn, insight_monthly, mcol, keys, [m.month >= m1, m.month <= m2])))
             edges = [(first, day_number(month_start(m1)) - 1), (day_number(month_start(m2 + 1)), last)]
         else:
             edges = [(first, last)]
-        for lo, hi in edges:
+        for lo, hi in edges:  # the daily rollup has days only: by month, its days are summed below
             if lo <= hi:
-                parts.append((pcol, _sums(conn, insight_daily, pcol, keys, [d.day >= lo, d.day <= hi])))
+                dcol = "day" if by_month else None
+                parts.append((dcol, _sums(conn, insight_daily, dcol, keys, [d.day >= lo, d.day <= hi])))
     out: Groups = defaultdict(lambda: [0] * len(MEASURES))
     for pcol, rows in parts:
         for row in rows:
@@ -141,6 +143,8 @@ def aggregate(conn: Connection, query: Query) -> Groups:
                 number = int(row[0])
                 if query.period == "week":
                     number -= (number + 3) % 7  # to the Monday: 1970-01-01 was a Thursday
+                elif query.period == "month" and pcol == "day":
+                    number = month_number(EPOCH + timedelta(days=number))
                 dims.append(label(query.period, number))
             sums = out[tuple(dims)]
             for i, v in enumerate(values):

@@ -10,11 +10,10 @@ picked up by the first refresh of each UTC day, which rebuilds every day (docs/i
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Engine, and_, case, delete, func, insert, select
+from sqlalchemy import ColumnElement, Connection, Engine, and_, case, delete, func, insert, literal, select
 
 from keys.sqlstore import writing
 from vault.insights.tables import (
@@ -31,6 +30,7 @@ from vault.insights.tables import (
 from vault.interactions.facts import interaction_facts as f
 
 DAY = 86400
+EPOCH = date(1970, 1, 1)
 WEEK = 7  # days rebuilt per transaction
 NO_AREA = "-"
 
@@ -87,31 +87,30 @@ def _daily_select(since_s: int | None, now: int) -> Any:
 
 
 def rebuild_days(conn: Connection, first: int, last: int, now: int) -> None:
-    """Rebuild the daily cells of days ``first``..``last`` (inclusive) in the caller's transaction."""
-    rows: list[dict[str, Any]] = []
-    query = _daily_select(first * DAY, now).where(f.c.created_s < (last + 1) * DAY)
-    for row in conn.execute(query):
-        values = dict(zip(("day", *DIMENSIONS, *MEASURES), row, strict=True))
-        values["day"] = int(values["day"])
-        values["month"] = month_of(values["day"])
-        values.update({m: int(values[m] or 0) for m in MEASURES})
-        rows.append(values)
+    """Rebuild the daily cells of days ``first``..``last`` (inclusive) in the caller's transaction,
+    as one INSERT ... SELECT: nothing travels between the database and Python."""
     d = insight_daily.c
     conn.execute(delete(insight_daily).where(d.day >= first, d.day <= last))
-    _insert(conn, insight_daily, rows)
+    query = _daily_select(first * DAY, now).where(f.c.created_s < (last + 1) * DAY)
+    conn.execute(insert(insight_daily).from_select(["day", *DIMENSIONS, *MEASURES], query))
+
+
+def day_range(month: int) -> tuple[int, int]:
+    """The first and last day numbers of a month number."""
+    first = date(1970 + month // 12, month % 12 + 1, 1)
+    after = date(1970 + (month + 1) // 12, (month + 1) % 12 + 1, 1)
+    return (first - EPOCH).days, (after - EPOCH).days - 1
 
 
 def rebuild_month(conn: Connection, month: int) -> None:
     """The monthly cells of ``month`` as sums of its daily ones, in the caller's transaction."""
     d = insight_daily.c
-    keys = [d.month, *(d[k] for k in DIMENSIONS)]
-    query = select(*keys, *(func.sum(d[x]) for x in MEASURES)).where(d.month == month).group_by(*keys)
-    rows = [
-        dict(zip(("month", *DIMENSIONS, *MEASURES), (*r[:6], *(int(v) for v in r[6:])), strict=True))
-        for r in conn.execute(query)
-    ]
+    first, last = day_range(month)
+    keys = [d[k] for k in DIMENSIONS]
+    sums = select(literal(month), *keys, *(func.sum(d[x]) for x in MEASURES))
+    query = sums.where(d.day >= first, d.day <= last).group_by(*keys)
     conn.execute(delete(insight_monthly).where(insight_monthly.c.month == month))
-    _insert(conn, insight_monthly, rows)
+    conn.execute(insert(insight_monthly).from_select(["month", *DIMENSIONS, *MEASURES], query))
 
 
 def rebuild(engine: Engine, first: int, last: int, now: int, *, full: bool = False) -> None:
@@ -136,11 +135,6 @@ def rebuild(engine: Engine, first: int, last: int, now: int, *, full: bool = Fal
         with writing(engine) as conn:
             conn.execute(lock)
             rebuild_month(conn, month)
-
-
-def _insert(conn: Connection, table: Any, rows: Sequence[dict[str, Any]]) -> None:
-    for start in range(0, len(rows), 2000):
-        conn.execute(insert(table), list(rows[start : start + 2000]))
 
 
 __all__ = ["ACK", "NO_AREA", "RES", "month_of", "rebuild"]

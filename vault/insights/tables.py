@@ -31,14 +31,12 @@ def _rollup(name: str, period: str) -> Table:
         Column("channel", String(16), primary_key=True),
         Column("kind", String(16), primary_key=True),
         Column("area", String(32), primary_key=True),  # "-" where the fact has none
-        *([Column("month", Integer, nullable=False)] if period == "day" else []),
         *(Column(m, BigInteger, nullable=False) for m in MEASURES),
     )
 
 
 insight_daily = _rollup("insight_daily", "day")
 insight_monthly = _rollup("insight_monthly", "month")
-Index("ix_insight_daily_month", insight_daily.c.month)
 
 # One row per analyst and budget period: how much epsilon they spent. Spending is one conditional
 # UPDATE (spent + cost <= limit), atomic on SQLite and PostgreSQL alike.

@@ -33,7 +33,6 @@ def _rollup(name: str, period: str) -> None:
         sa.Column("channel", sa.String(16), primary_key=True),
         sa.Column("kind", sa.String(16), primary_key=True),
         sa.Column("area", sa.String(32), primary_key=True),
-        *([sa.Column("month", sa.Integer(), nullable=False)] if period == "day" else []),
         *(sa.Column(m, sa.BigInteger(), nullable=False) for m in MEASURES),
     )
 
@@ -41,7 +40,6 @@ def _rollup(name: str, period: str) -> None:
 def upgrade() -> None:
     _rollup("insight_daily", "day")
     _rollup("insight_monthly", "month")
-    op.create_index("ix_insight_daily_month", "insight_daily", ["month"])
     op.create_table(
         "insight_budget",
         sa.Column("subject", sa.String(256), primary_key=True),
