@@ -21,7 +21,6 @@ from vault.insights import noise
 from vault.insights.query import Groups, Query, aggregate
 from vault.insights.release import release, shares
 from vault.insights.service import InsightService
-from vault.insights.tables import MEASURES
 from vault.interactions.facts import interaction_facts
 from vault.runtime import Vault
 
@@ -93,9 +92,8 @@ def test_one_interaction_more_or_less_barely_moves_the_answer() -> None:
     """The mechanism itself: released counts of two neighbouring data sets (with and without one
     interaction) are so alike that the best guess of which one was used is little better than a coin."""
     query = Query(("agency",), None, day("2026-03-01"), day("2026-03-31"), ())
-    sums = [0] * len(MEASURES)
-    with_one: Groups = {("public-works",): [1001, *sums[1:]]}
-    without: Groups = {("public-works",): [1000, *sums[1:]]}
+    with_one: Groups = {("public-works",): {"n": 1001}}
+    without: Groups = {("public-works",): {"n": 1000}}
     a = [release(query, with_one, 1.0, 10, 1e-7).rows[0]["count"] for _ in range(300)]
     b = [release(query, without, 1.0, 10, 1e-7).rows[0]["count"] for _ in range(300)]
     best = max((sum(x > t for x in a) + sum(y <= t for y in b)) / 600 for t in range(990, 1012))
@@ -132,7 +130,7 @@ def test_rollups_add_up_to_the_facts(world: tuple[Vault, InsightService]) -> Non
             )
         summed: Counter[str] = Counter()
         for key, sums in groups.items():
-            summed[key[0]] += sums[0]
+            summed[key[0]] += sums["n"]
         assert dict(summed) == direct
 
 
@@ -152,7 +150,7 @@ def test_statistics_survive_a_citizens_erasure(world: tuple[Vault, InsightServic
     service.refresh(full=True)
     with vault.data_engine.connect() as conn:
         after = aggregate(conn, query)
-    assert after == before and sum(v[0] for v in after.values()) == 6001
+    assert after == before and sum(v["n"] for v in after.values()) == 6001
 
 
 def test_insights_code_draws_no_noise_of_its_own() -> None:

@@ -17,7 +17,7 @@ from sqlalchemy import Connection, func, select
 
 from vault.errors import ValidationFailed
 from vault.insights.rollup import DAY
-from vault.insights.tables import MEASURES, insight_daily, insight_monthly
+from vault.insights.tables import ACK, RES, insight_daily, insight_monthly
 
 # dimension name (API) -> rollup column
 DIMENSIONS = {"agency": "agency", "service": "service_code", "channel": "channel", "kind": "kind", "area": "area"}
@@ -98,43 +98,60 @@ def label(period: str | None, value: int) -> str:
     return when.isoformat()
 
 
-def _sums(conn: Connection, table: Any, period_col: str | None, keys: list[str], where: list[Any]) -> list[Any]:
+# The rollup columns each metric family needs (the count "n" is always read).
+NEEDS = {
+    "ack_time": ACK,
+    "resolve_time": RES,
+    "ack_sla": ("ack_ok", "ack_late"),
+    "resolve_sla": ("res_ok", "res_late"),
+    "satisfaction": ("rated", "rating_sum"),
+}
+
+
+def needed(query: Query) -> tuple[str, ...]:
+    """The rollup columns a query sums: fewer columns, less work for the database."""
+    return ("n", *(m for f in query.families for m in NEEDS[f]))
+
+
+def _sums(
+    conn: Connection, table: Any, period_col: str | None, keys: list[str], where: list[Any], names: tuple[str, ...]
+) -> list[Any]:
     cols = [table.c[k] for k in keys]
     if period_col is not None:
         cols.insert(0, table.c[period_col])
-    query = select(*cols, *(func.sum(table.c[m]) for m in MEASURES)).where(*where)
+    query = select(*cols, *(func.sum(table.c[m]) for m in names)).where(*where)
     return list(conn.execute(query.group_by(*cols)))
 
 
-Groups = dict[tuple[str, ...], list[int]]
+Groups = dict[tuple[str, ...], dict[str, int]]
 
 
 def aggregate(conn: Connection, query: Query) -> Groups:
-    """Exact sums (MEASURES) per group key: the dimension values, then the period label if any.
+    """Exact sums of the needed columns per group key: the dimension values, then the period label if any.
 
     Whole months come from the monthly rollup and the days around them from the daily one, unless
     the query is by day or week (then every day is read from the daily rollup)."""
-    keys = [DIMENSIONS[d] for d in query.by]
+    keys, names = [DIMENSIONS[d] for d in query.by], needed(query)
     first, last = day_number(query.start), day_number(query.end)
     parts: list[tuple[str | None, list[Any]]] = []
     d, m = insight_daily.c, insight_monthly.c
     if query.period in ("day", "week"):
-        parts.append(("day", _sums(conn, insight_daily, "day", keys, [d.day >= first, d.day <= last])))
+        parts.append(("day", _sums(conn, insight_daily, "day", keys, [d.day >= first, d.day <= last], names)))
     else:
         m1 = month_number(query.start) + (0 if query.start.day == 1 else 1)
         m2 = month_number(query.end + timedelta(days=1)) - 1  # the last month that ends by `end`
         by_month = query.period == "month"
         if m1 <= m2:
             mcol = "month" if by_month else None
-            parts.append((mcol, _sums(conn, insight_monthly, mcol, keys, [m.month >= m1, m.month <= m2])))
+            parts.append((mcol, _sums(conn, insight_monthly, mcol, keys, [m.month >= m1, m.month <= m2], names)))
             edges = [(first, day_number(month_start(m1)) - 1), (day_number(month_start(m2 + 1)), last)]
         else:
             edges = [(first, last)]
         for lo, hi in edges:  # the daily rollup has days only: by month, its days are summed below
             if lo <= hi:
                 dcol = "day" if by_month else None
-                parts.append((dcol, _sums(conn, insight_daily, dcol, keys, [d.day >= lo, d.day <= hi])))
-    out: Groups = defaultdict(lambda: [0] * len(MEASURES))
+                parts.append((dcol, _sums(conn, insight_daily, dcol, keys, [d.day >= lo, d.day <= hi], names)))
+    out: Groups = defaultdict(lambda: dict.fromkeys(names, 0))
     for pcol, rows in parts:
         for row in rows:
             dims = [str(v) for v in (row[1 : 1 + len(keys)] if pcol else row[: len(keys)])]
@@ -147,8 +164,8 @@ def aggregate(conn: Connection, query: Query) -> Groups:
                     number = month_number(EPOCH + timedelta(days=number))
                 dims.append(label(query.period, number))
             sums = out[tuple(dims)]
-            for i, v in enumerate(values):
-                sums[i] += int(v or 0)
+            for name, v in zip(names, values, strict=True):
+                sums[name] += int(v or 0)
     return dict(out)
 
 

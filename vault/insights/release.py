@@ -21,12 +21,11 @@ from typing import Any
 
 from vault.insights import noise
 from vault.insights.noise import Cost
-from vault.insights.query import Groups, Query
-from vault.insights.tables import ACK, EDGES, MEASURES, RES
+from vault.insights.query import NEEDS, Groups, Query
+from vault.insights.tables import EDGES
 
 COUNT_SHARE, GROUPS_SHARE = 0.4, 0.1
 SEP = "\x1f"  # joins a group's key parts (never in a dimension value: they are codes)
-_AT = {m: i for i, m in enumerate(MEASURES)}
 
 
 @dataclass(frozen=True)
@@ -71,13 +70,13 @@ def _share(ok: int, late: int) -> float | None:
 
 
 def _pick(groups: Groups, keys: list[tuple[str, ...]], names: tuple[str, ...]) -> list[int]:
-    return [groups[k][_AT[n]] for k in keys for n in names]
+    return [groups[k][n] for k in keys for n in names]
 
 
 def release(query: Query, groups: Groups, epsilon: float, k: int, delta: float) -> Release:
     """Noisy rows for the groups whose noisy count reaches the threshold."""
     eps = shares(query, epsilon)
-    counts = {SEP.join(key): sums[_AT["n"]] for key, sums in groups.items()}
+    counts = {SEP.join(key): sums["n"] for key, sums in groups.items()}
     shown, cost = noise.threshold_counts(counts, eps["count"], k, delta)
     existing, spent = noise.noisy_count(sum(1 for v in counts.values() if v > 0), eps["groups"])
     cost += spent
@@ -87,8 +86,7 @@ def release(query: Query, groups: Groups, epsilon: float, k: int, delta: float) 
         {**dict(zip(columns, key, strict=False)), "count": shown[SEP.join(key)]} for key in keys
     ]
     for family in query.families:
-        names = {"ack_time": ACK, "resolve_time": RES, "ack_sla": ("ack_ok", "ack_late")}.get(family)
-        names = names or {"resolve_sla": ("res_ok", "res_late"), "satisfaction": ("rated", "rating_sum")}[family]
+        names = NEEDS[family]
         sensitivity = 5 if family == "satisfaction" else 1  # a rating moves the count by 1 and the sum by 4
         values, spent = noise.noisy_vector(_pick(groups, keys, names), sensitivity, eps[family])
         cost += spent
