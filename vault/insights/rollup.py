@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Engine, and_, case, delete, func, insert, literal, select
+from sqlalchemy import ColumnElement, Connection, Engine, and_, case, delete, func, insert, literal, select, text
 
 from keys.sqlstore import writing
 from vault.insights.tables import (
@@ -135,6 +135,11 @@ def rebuild(engine: Engine, first: int, last: int, now: int, *, full: bool = Fal
         with writing(engine) as conn:
             conn.execute(lock)
             rebuild_month(conn, month)
+    if full and engine.dialect.name == "postgresql":
+        # fresh statistics for the planner after replacing every cell (autovacuum would, later)
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("ANALYZE insight_daily"))
+            conn.execute(text("ANALYZE insight_monthly"))
 
 
 __all__ = ["ACK", "NO_AREA", "RES", "month_of", "rebuild"]
