@@ -18,7 +18,6 @@ import argparse
 import contextlib
 import shutil
 import statistics
-import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
@@ -27,7 +26,7 @@ from pathlib import Path
 
 from bench.common import machine, speed_probe
 from tests.support.insights_helpers import DAY, facts, fill
-from tests.support.pg import PgServer, _as_postgres, _bindir, _free_port
+from tests.support.pg import PgServer, _bindir, running_server
 from vault.audit.log import Actor
 from vault.insights.query import Query
 from vault.insights.service import InsightService
@@ -52,24 +51,12 @@ MIX = [
 
 @contextlib.contextmanager
 def postgres() -> Iterator[PgServer]:
-    """A throw-away PostgreSQL server (as the tests start one)."""
+    """A throw-away PostgreSQL server, started as the tests start theirs."""
     bindir = _bindir()
     if bindir is None:
         raise SystemExit("PostgreSQL server binaries not found (Debian package postgresql)")
-    root = Path(tempfile.mkdtemp(prefix="cv-bench-pg-"))
-    shutil.chown(root, "postgres", "postgres")
-    datadir, port = root / "data", _free_port()
-    initdb = [str(bindir / "initdb"), "-D", str(datadir), "-U", "postgres", "--auth=trust", "-E", "UTF8"]
-    subprocess.run(_as_postgres(initdb), check=True, capture_output=True)
-    options = f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={root} -c fsync=off"
-    ctl = [str(bindir / "pg_ctl"), "-D", str(datadir), "-o", options, "-l", str(root / "log"), "-w", "start"]
-    subprocess.run(_as_postgres(ctl), check=True, capture_output=True)
-    try:
-        yield PgServer(port, datadir)
-    finally:
-        stop = [str(bindir / "pg_ctl"), "-D", str(datadir), "-m", "immediate", "stop"]
-        subprocess.run(_as_postgres(stop), check=False, capture_output=True)
-        shutil.rmtree(root, ignore_errors=True)
+    with running_server(bindir, prefix="cv-bench-pg-") as server:
+        yield server
 
 
 def run(backend: str, rows: int, runs: int, root: Path, pg: PgServer | None) -> None:
