@@ -11,7 +11,20 @@ from fastapi import FastAPI
 from api import docs, errors, openapi, web
 from api.express import GrantReadExpress
 from api.middleware import Hygiene
-from api.routes import audit, citizens, consents, grants, interactions, open311, ops, pii, purposes, registry, token
+from api.routes import (
+    audit,
+    citizens,
+    consents,
+    grants,
+    insights,
+    interactions,
+    open311,
+    ops,
+    pii,
+    purposes,
+    registry,
+    token,
+)
 from api.scans import ScanQueue
 from api.security import tokens
 from api.security.auth import Guard
@@ -22,6 +35,8 @@ from api.settings import AppSettings, ExternalIssuer
 from api.shield import SecurityHeaders, TrustedHosts, allowed_hosts
 from keys.sqlstore import is_sqlite
 from vault.errors import ConfigurationError
+from vault.insights.refresher import Refresher
+from vault.insights.service import InsightService
 from vault.runtime import Vault, open_vault, settle_heap
 from vault.settings import POLICIES_DIR
 
@@ -59,10 +74,12 @@ def create_app(settings: AppSettings, vault: Vault | None = None) -> FastAPI:
         vault.background_checkpoints()
         summariser.start()
         scans.start()
+        refresher.start()  # keeps the insights rollups fresh (docs/insights.md)
         settle_heap()
         yield
         summariser.stop()  # writes every pending aggregate of refusals
         scans.close()
+        refresher.stop()
         vault.close()
 
     app = FastAPI(
@@ -78,6 +95,8 @@ def create_app(settings: AppSettings, vault: Vault | None = None) -> FastAPI:
     app.state.inline_writes = is_sqlite(vault.data_engine)  # see api/concurrency.py
     app.state.settings = settings
     app.state.guard = guard
+    app.state.insights = InsightService(vault.data_engine, vault.audit, vault.settings)  # docs/insights.md
+    refresher = Refresher(app.state.insights)
     app.state.summariser = summariser = Summariser(lambda: guard.limits, vault.audit)
     app.state.pii_scans = scans = ScanQueue(
         settings.pii_scan_workers, settings.pii_scans_per_caller, settings.pii_scan_queue
@@ -96,6 +115,7 @@ def create_app(settings: AppSettings, vault: Vault | None = None) -> FastAPI:
         purposes.router,
         registry.router,
         pii.router,
+        insights.router,
         ops.router,
     ):
         app.include_router(router)

@@ -27,6 +27,7 @@ OFFICERS = [
     ("registrar@tax-office", "tax-office", "registrar"),
     ("compliance@vault", OPERATOR_AGENCY, "compliance-officer"),
     ("admin@vault", OPERATOR_AGENCY, "admin"),
+    ("analyst@vault", OPERATOR_AGENCY, "analyst"),  # insights (docs/insights.md)
 ]
 
 
@@ -116,6 +117,7 @@ ROLE_NAMES = {
     "caseworker": "Caseworker",
     "compliance-officer": "Compliance officer",
     "admin": "Administrator",
+    "analyst": "Analyst",
 }
 
 

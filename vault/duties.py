@@ -9,6 +9,9 @@ Whoever mints credentials or gives roles must not be able to use them or review 
 * nobody reviews an agency they administer or work in: compliance-officer excludes admin,
   caseworker and registrar over the same agency (the vault's own agency spans all), or an officer
   could audit their own reads and approve their colleagues' deferrals.
+
+The analyst role (insights, docs/insights.md) conflicts with none: it sees only differentially
+private aggregates, whose guarantee holds whatever else the analyst knows, and reviews nobody.
 """
 
 from __future__ import annotations

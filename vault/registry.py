@@ -41,8 +41,8 @@ from vault.models import agencies, clients, role_assignments
 # Defined with the duty rules; the registry's callers name them from here.
 OPERATOR_AGENCY = duties.OPERATOR_AGENCY
 OPERATOR = duties.OPERATOR
-ROLES = ("citizen", "registrar", "caseworker", "agency-app", "compliance-officer", "admin")
-ASSIGNABLE_ROLES = ("registrar", "caseworker", "compliance-officer", "admin")
+ROLES = ("citizen", "registrar", "caseworker", "agency-app", "compliance-officer", "admin", "analyst")
+ASSIGNABLE_ROLES = ("registrar", "caseworker", "compliance-officer", "admin", "analyst")
 _CODE = re.compile(r"[a-z][a-z0-9-]{1,62}[a-z0-9]")
 _SUBJECT = re.compile(r"[A-Za-z0-9@._:|-]{1,256}")
 PENDING, ACTIVE, REVOKED = "pending-approval", "active", "revoked"

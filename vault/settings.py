@@ -70,6 +70,37 @@ class Settings(BaseSettings):
         description="Installed spaCy model (package name or path) whose NER adds names and places to PII "
         "detection; default none: pattern recognizers on a blank tokenizer. Never downloaded.",
     )
+    insights_k: int = Field(
+        default=10, ge=2, le=1000, description="Insights: groups whose noisy count is below k are never shown."
+    )
+    insights_query_epsilon: float = Field(
+        default=1.0,
+        gt=0,
+        le=10,
+        description="Insights: the epsilon one query spends unless it asks for less.",
+    )
+    insights_max_query_epsilon: float = Field(
+        default=2.0, gt=0, le=10, description="Insights: the most epsilon one query may spend."
+    )
+    insights_delta: float = Field(
+        default=1e-7, gt=0, le=1e-4, description="Insights: bound on the chance a group of one interaction is shown."
+    )
+    insights_budget_epsilon: float = Field(
+        default=10.0, gt=0, le=1000, description="Insights: epsilon each analyst may spend per budget period."
+    )
+    insights_budget_period: Literal["day", "week", "month"] = Field(
+        default="month", description="Insights: the budget renews at the start of each such UTC period."
+    )
+    insights_refresh_seconds: int = Field(
+        default=300,
+        ge=0,
+        le=86400,
+        description="Insights: each server rebuilds the recent rollup days this often (the first time each UTC "
+        "day, every day); 0: before every query instead (small stores, tests).",
+    )
+    insights_refresh_days: int = Field(
+        default=60, ge=1, le=3660, description="Insights: how many recent days each rollup refresh rebuilds."
+    )
 
     def resolved_database_url(self) -> str:
         """The data store URL, defaulting to SQLite in the data directory."""

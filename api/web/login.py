@@ -27,7 +27,13 @@ from vault.demo_registry import DemoPerson, demo_people
 router = APIRouter(include_in_schema=False)
 demo_router = APIRouter(include_in_schema=False)  # installed only in demo mode
 
-HOMES = {"citizen": "/portal", "compliance-officer": "/console", "registrar": "/agency", "caseworker": "/agency"}
+HOMES = {
+    "citizen": "/portal",
+    "compliance-officer": "/console",
+    "registrar": "/agency",
+    "caseworker": "/agency",
+    "analyst": "/insights",
+}
 
 
 def home_for(role: str) -> str:

@@ -51,6 +51,7 @@ ROLES = {
     "caseworker": ("caseworker@benefits-office", "caseworker", "benefits-office"),
     "compliance": ("compliance@vault", "compliance-officer", "vault"),
     "admin": ("admin@vault", "admin", "vault"),
+    "analyst": ("analyst@vault", "analyst", "vault"),
 }
 # Zoned instants at and past the edges of what converts to UTC (the schema refuses the outer ones).
 EDGE_INSTANTS = [

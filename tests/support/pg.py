@@ -11,6 +11,7 @@ import subprocess
 import tempfile
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,7 +67,14 @@ def pg_server() -> Iterator[PgServer]:
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(message)
         pytest.skip(message)
-    root = Path(tempfile.mkdtemp(prefix="cv-pg-"))
+    with running_server(bindir) as server:
+        yield server
+
+
+@contextmanager
+def running_server(bindir: Path, prefix: str = "cv-pg-") -> Iterator[PgServer]:
+    """A throw-away server for the ``with`` block (the tests' fixture, and bench/bench_insights.py)."""
+    root = Path(tempfile.mkdtemp(prefix=prefix))
     datadir = root / "data"
     if os.geteuid() == 0:
         shutil.chown(root, "postgres", "postgres")

@@ -1,0 +1,1 @@
+"""Privacy-preserving insights over the anonymous interaction statistics (issue 15; docs/insights.md)."""
