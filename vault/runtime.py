@@ -29,6 +29,7 @@ from vault.grants.service import GrantService
 from vault.profiles.service import ProfileService
 from vault.purposes.service import PurposeService
 from vault.registry import Registry
+from vault.requests.handling import RequestDesk
 from vault.settings import Settings
 
 # Label of the provider-derived key that hashes client secrets (not a field name: fields cannot hold "/").
@@ -60,6 +61,7 @@ class Vault:
     purposes: PurposeService
     consents: ConsentService
     grants: GrantService
+    requests: RequestDesk
     warnings: list[str] = field(default_factory=list)
     _checkpointer: Checkpointer | None = field(default=None, repr=False)
 
@@ -205,6 +207,7 @@ def _assemble(
         purposes=purposes,
         consents=consents,
         grants=GrantService(data_engine, profiles, purposes, consents, signing, audit),
+        requests=RequestDesk(data_engine, dekstore, catalogue, profiles, purposes, audit),
         warnings=warnings,
     )
 
