@@ -27,6 +27,7 @@ PORTAL_LINKS = [
     ("/portal/data", "My data"),
     ("/portal/consents", "My consents"),
     ("/portal/requests", "Requests for my consent"),
+    ("/portal/rights", "My rights requests"),
     ("/portal/access-log", "Who read my data"),
     ("/portal/export", "Download everything"),
 ]
