@@ -39,6 +39,15 @@ def _why(exc: VaultError, where: str) -> dict[str, str]:
     return {where: explain(getattr(exc, "reason", None))}
 
 
+def _send(request: Request, who: Principal, kind: str, where: str, **what: Any) -> Response | dict[str, str]:
+    """Submit through the service: the redirect to the new request, or the form errors under ``where``."""
+    try:
+        made = _desk(request).submit(actor(request, who), citizen_of(who), kind, **what)
+    except (ValidationFailed, Refused, Conflict) as exc:
+        return _why(exc, where)
+    return RedirectResponse(f"/portal/rights/{made.id}?done=submitted", status_code=303)
+
+
 @router.get("/portal/rights")
 def my_requests(request: Request, done: str = "", who: Principal = page_user("me-requests", "read")) -> Response:
     """Your rights requests: kind, status, when sent, when due."""
@@ -71,17 +80,17 @@ def _correct(request: Request, who: Principal, form: Form) -> Response:
     if len(typed["why"]) > 2000:
         errors["why"] = "Explain in at most 2000 characters"
     if not errors:
-        try:
-            made = _desk(request).submit(
-                actor(request, who),
-                citizen_of(who),
-                "rectification",
-                changes={typed["field"]: typed["value"]},
-                message=typed["why"] or None,
-            )
-            return RedirectResponse(f"/portal/rights/{made.id}?done=submitted", status_code=303)
-        except (ValidationFailed, Refused, Conflict) as exc:
-            errors = _why(exc, "value")
+        sent = _send(
+            request,
+            who,
+            "rectification",
+            "value",
+            changes={typed["field"]: typed["value"]},
+            message=typed["why"] or None,
+        )
+        if not isinstance(sent, dict):
+            return sent
+        errors = sent
     return _correction_page(request, 422, typed, errors)
 
 
@@ -105,11 +114,10 @@ def _erase(request: Request, who: Principal, form: Form) -> Response:
     if form.get("confirm") != "yes":
         errors["confirm"] = "Confirm that you understand what will be kept"
     else:
-        try:
-            made = _desk(request).submit(actor(request, who), citizen_of(who), "erasure")
-            return RedirectResponse(f"/portal/rights/{made.id}?done=submitted", status_code=303)
-        except (ValidationFailed, Refused, Conflict) as exc:
-            errors = _why(exc, "confirm")
+        sent = _send(request, who, "erasure", "confirm")
+        if not isinstance(sent, dict):
+            return sent
+        errors = sent
     preview = _desk(request).erasure_preview(citizen_of(who))
     return render(request, "portal/rights_erasure.html", 422, preview=preview, errors=errors)
 
@@ -145,17 +153,10 @@ def _restrict(request: Request, who: Principal, form: Form) -> Response:
     if len(typed["why"]) > 2000:
         errors["why"] = "Explain in at most 2000 characters"
     if not errors:
-        try:
-            made = _desk(request).submit(
-                actor(request, who),
-                citizen_of(who),
-                typed["kind"],
-                purposes=typed["purposes"],
-                message=typed["why"] or None,
-            )
-            return RedirectResponse(f"/portal/rights/{made.id}?done=submitted", status_code=303)
-        except (ValidationFailed, Refused, Conflict) as exc:
-            errors = _why(exc, "purposes")
+        sent = _send(request, who, typed["kind"], "purposes", purposes=typed["purposes"], message=typed["why"] or None)
+        if not isinstance(sent, dict):
+            return sent
+        errors = sent
     options = _purpose_options(request)
     return render(request, "portal/rights_restrict.html", 422, options=options, typed=typed, errors=errors)
 

@@ -4,22 +4,18 @@ overdue lists, and the bytes at rest (proposed values and messages are never sto
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
 from tests.support.grants_helpers import Clock, citizen_actor
-from tests.support.pg import PgServer
-from tests.vault.test_storage_backends import _stored_bytes
+from tests.vault.test_storage_backends import _stored_bytes, vault_env
 from vault.audit.log import Actor
 from vault.audit.verify import verify_database
 from vault.demo_registry import seed_purposes, seed_registry
 from vault.requests.handling import RequestDesk
 from vault.requests.model import add_months
-from vault.runtime import Vault, init_vault
-from vault.settings import Settings
+from vault.runtime import Vault
 
 REGISTRAR = Actor("registrar@civil-registry", "registrar", "civil-registry")
 COMPLIANCE = Actor("compliance@vault", "compliance-officer", "vault")
@@ -34,22 +30,12 @@ PERSON = {
 }
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def vault(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Vault]:
-    settings = Settings(data_dir=tmp_path / "data", keyring_scrypt_n=2**10)
-    if request.param == "postgresql":
-        server: PgServer = request.getfixturevalue("pg_server")
-        settings = Settings(
-            data_dir=tmp_path / "data",
-            keyring_scrypt_n=2**10,
-            database_url=server.new_database(),
-            keystore_url=server.new_database(),
-        )
-    opened = init_vault(settings)
-    seed_registry(opened.registry)
-    seed_purposes(opened.purposes)
-    yield opened
-    opened.close()
+@pytest.fixture
+def vault(vault_env: Vault) -> Vault:
+    """A fresh vault on each backend (tests/vault/test_storage_backends.py) with the demo's registry and purposes."""
+    seed_registry(vault_env.registry)
+    seed_purposes(vault_env.purposes)
+    return vault_env
 
 
 def desk_at(vault: Vault, clock: Clock) -> RequestDesk:
@@ -113,3 +99,6 @@ def test_erasure_shreds_the_messages_but_keeps_the_outcome(vault: Vault) -> None
     assert set(done.detail["outcome"]["held"]) == {"given_name", "family_name"}
     assert done.detail["outcome"]["destroyed"] == ["address", "national_id"]
     assert vault.profiles.read(uuid.UUID(cid)).status == "erased"
+
+
+__all__ = ["vault_env"]  # the backend fixture, shared with the storage tests
