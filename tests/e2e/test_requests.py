@@ -160,3 +160,19 @@ def test_an_overdue_request_shows_in_the_compliance_officers_list(web: Web, demo
     visit_page(web, "/console/requests", "overdue")
     count = int(web.page.locator("#overdue-count").inner_text())
     assert count >= 1 and made.id in _main(web.page)
+
+
+def test_the_officers_pages_pass_the_page_checks(web: Web, demo_server: DemoServer) -> None:
+    citizen_id, _ = _citizen(demo_server, 0)
+    with demo_server.api(demo_server.token("citizen", subject=citizen_id)) as me:
+        made = me.post(
+            "/v1/me/requests",
+            json={"kind": "rectification", "fields": {"phone": "+999 555 0777"}, "message": "New number"},
+        )
+        assert made.status_code == 201, made.text
+    request_id = made.json()["id"]
+    sign_in(web, REGISTRAR)
+    visit_page(web, "/agency/rights", "agency-queue")
+    visit_page(web, f"/agency/rights/{request_id}", "agency-request")
+    visit_page(web, f"/agency/rights/{request_id}/decide", "agency-decide")
+    assert "+999 555 0777" in _main(web.page)
