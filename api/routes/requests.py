@@ -1,5 +1,5 @@
 """Rights requests: citizens submit, follow and withdraw theirs (/v1/me/requests); the officers of
-the agency a request is routed to, and compliance officers, handle them (/v1/requests)."""
+the agency a request is routed to handle them, compliance officers oversee them (/v1/requests)."""
 
 from __future__ import annotations
 

@@ -30,6 +30,7 @@ REASONS = {
     "accept-rectification": "A correction is decided with Accept or Refuse.",
     "not-a-rectification": "Only a correction is accepted with a correction.",
     "erasure-by-registrar": "Only a registrar of the civil registry can carry out an erasure.",
+    "compliance-read-only": "Compliance officers oversee requests; the agency handling one decides it.",
 }
 UNKNOWN = "This was refused by a rule of the service."
 

@@ -146,9 +146,10 @@ def test_a_restriction_stops_grant_reads_for_its_purpose_until_lifted(world: Wor
     odile = w.citizen(ODILE)
     grant = w.granted(w.tax, citizen_id=odile, purpose="tax-assessment", fields=["income"], max_uses=10)
     made = ask(w, odile, kind="restriction", purposes=["tax-assessment"], message="I contest my income figure")
-    assert made["agency"] == "vault"
-    step(w, w.compliance, made["id"], "approve")
-    step(w, w.compliance, made["id"], "complete")
+    assert made["agency"] == "tax-office", "routed to the agency that uses the purpose"
+    problem(w.client.post(f"/v1/requests/{made['id']}/approve", headers=w.compliance), 403)  # oversee only
+    step(w, w.tax, made["id"], "approve")
+    step(w, w.tax, made["id"], "complete")
     refused = w.read(w.tax, grant["id"])
     problem(refused, 403, "processing-restricted")
     assert w.refusal_event(refused)["reason"] == "processing-restricted"
@@ -157,7 +158,7 @@ def test_a_restriction_stops_grant_reads_for_its_purpose_until_lifted(world: Wor
     )
     problem(again, 409, "already-restricted")
 
-    step(w, w.compliance, made["id"], "lift")
+    step(w, w.tax, made["id"], "lift")
     assert w.read(w.tax, grant["id"]).status_code == 200
 
 
@@ -183,8 +184,8 @@ def test_objection_depends_on_the_lawful_basis(world: World) -> None:
         actor=OPERATOR,
     )
     made = ask(w, odile, kind="objection", purposes=["street-lighting-survey"])
-    step(w, w.compliance, made["id"], "approve")
-    done = step(w, w.compliance, made["id"], "complete")
+    step(w, w.tax, made["id"], "approve")
+    done = step(w, w.tax, made["id"], "complete")
     assert done["status"] == "complete"
     lifted = w.client.post(f"/v1/me/requests/{made['id']}/withdraw", headers=w.me(odile))
     assert lifted.json()["history"][-1]["event"] == "lifted"
@@ -196,15 +197,16 @@ def test_an_access_request_is_answered_by_the_export_and_extensions_are_bounded(
     made = ask(w, odile, kind="access")
     assert made["status"] == "complete" and made["detail"] == {"answer": "export"}
     held = ask(w, odile, kind="restriction", purposes=["emergency-care"])
-    once = step(w, w.compliance, held["id"], "extend", months=2, reason="Many requests this month")
+    once = step(w, w.clinic, held["id"], "extend", months=2, reason="Many requests this month")
     assert once["extensions"] == 2 and once["due_at"] > held["due_at"]
     assert once["messages"][-1]["text"].endswith("Many requests this month")
     problem(
-        w.client.post(f"/v1/requests/{held['id']}/extend", json={"months": 1, "reason": "again"}, headers=w.compliance),
+        w.client.post(f"/v1/requests/{held['id']}/extend", json={"months": 1, "reason": "again"}, headers=w.clinic),
         409,
         "extension-limit",
     )
-    assigned = step(w, w.compliance, held["id"], "assign", assignee="compliance@vault")
-    assert assigned["assignee"] == "compliance@vault"
+    assigned = step(w, w.clinic, held["id"], "assign", assignee="caseworker@city-clinic")
+    assert assigned["assignee"] == "caseworker@city-clinic"
+    assert w.client.get(f"/v1/requests/{held['id']}", headers=w.compliance).json()["agency"] == "city-clinic"
     withdrawn = w.client.post(f"/v1/me/requests/{held['id']}/withdraw", headers=w.me(odile)).json()
     assert withdrawn["status"] == "withdrawn"

@@ -2,8 +2,9 @@
 complete (by kind), a rectification's accept or refuse, messages, lifting a restriction.
 
 Who sees and handles a request: officers of the agency it is routed to (vault.requests.model);
-the vault operator's compliance officers see every request (overview, overdue). Anyone else
-meets NotFound, exactly as for an absent request. An erasure is executed only by a registrar.
+compliance officers see their agency's, the vault operator's every request (overview, overdue), and
+never handle one (they read and never write). Anyone else meets NotFound, exactly as for an absent
+request. An erasure is executed only by a registrar.
 """
 
 from __future__ import annotations
@@ -108,6 +109,8 @@ class RequestDesk(RequestService):
         row = conn.execute(select(rr).where(rr.c.id == request_id)).first()
         if row is None or not (row.agency == actor.agency or (not handle and sees_all(actor))):
             raise NotFound("no such request")
+        if handle and actor.role == "compliance-officer":
+            raise Refused("compliance-read-only", "compliance officers oversee requests and do not decide them")
         return row
 
     # -- steps -----------------------------------------------------------------------------

@@ -20,8 +20,9 @@ STATUSES = OPEN + CLOSED
 MAX_EXTENSION_MONTHS = 2  # GDPR Art. 12(3): "extended by two further months where necessary"
 MAX_MESSAGE = 2000
 # Who handles what (docs/rights-requests.md): corrections go to the field's source agency; erasure
-# to the civil registry, whose registrars alone erase today; access, restriction and objection to
-# the vault operator's compliance officers (the data-protection officer's desk).
+# to the civil registry, whose registrars alone erase today; a restriction or objection to the one
+# agency that uses its purposes (else the civil registry); an access request is answered at once.
+# Compliance officers oversee (read, overdue) and never write.
 ERASURE_AGENCY = "civil-registry"
 DEFAULT_SOURCE = "civil-registry"  # a field without recorded source: the registry that creates profiles
 

@@ -11,7 +11,8 @@ What each kind checks at submission (docs/rights-requests.md):
 - erasure: refused while processing under a legal obligation is ongoing (an active grant whose
   basis is legal-obligation); the fields the law keeps are named with their basis.
 - restriction: purposes that exist; objection: only a purpose resting on public task (consent: withdraw
-  it instead; legal obligation and vital interest: the law overrides an objection).
+  it instead; legal obligation and vital interest: the law overrides an objection). Routed to the
+  one agency that uses the purposes (the controller deciding), else to the civil registry.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ from keys.dekstore import DekStore
 from keys.sqlstore import writing
 from vault.audit.log import Actor, AuditLog, Event, iso
 from vault.catalogue import Catalogue
-from vault.duties import OPERATOR_AGENCY
 from vault.errors import AuditUnavailable, NotFound, Refused, ValidationFailed, VaultError
 from vault.grants.tables import grant_citizens, grants
 from vault.models import citizens
@@ -215,10 +215,12 @@ class RequestService:
 
     def _route(self, conn: Connection, citizen: uuid.UUID, kind: str, detail: dict[str, Any]) -> str:
         """The agency that handles the request."""
-        if kind == "erasure":
+        if kind in ("erasure", "access"):
             return ERASURE_AGENCY
-        if kind != "rectification":
-            return OPERATOR_AGENCY
+        if kind in ("restriction", "objection"):  # the one agency using every named purpose, else the registry
+            users = {frozenset(self.purposes.get(code, conn).agencies) for code in detail["purposes"]}
+            shared = frozenset.intersection(*users) if users else frozenset()
+            return sorted(shared)[0] if len(shared) == 1 else DEFAULT_SOURCE
         text = conn.scalar(select(citizens.c.provenance).where(citizens.c.id == citizen))
         prov = records.decode_provenance(text or "[]")
         names = list(detail["fields"])
