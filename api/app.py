@@ -25,6 +25,7 @@ from api.routes import (
     registry,
     token,
 )
+from api.routes import audit, citizens, consents, grants, ops, pii, purposes, registry, requests, token
 from api.scans import ScanQueue
 from api.security import tokens
 from api.security.auth import Guard
@@ -117,6 +118,7 @@ def create_app(settings: AppSettings, vault: Vault | None = None) -> FastAPI:
         pii.router,
         insights.router,
         ops.router,
+        requests.router,
     ):
         app.include_router(router)
     docs.install(app)  # after the API routes: matching scans routes in order

@@ -191,6 +191,8 @@ def install(app: FastAPI) -> None:
                     extra |= {"reason": exc.reason, **exc.details}
                 if isinstance(exc, interaction_errors.InteractionError):
                     extra |= {"reason": exc.reason, "errors": exc.problems}
+                if isinstance(exc, domain.Conflict) and isinstance(getattr(exc, "reason", None), str):
+                    extra["reason"] = getattr(exc, "reason")  # noqa: B009 - a conflict with a code (vault/requests)
                 if isinstance(exc, domain.ConfigurationError):
                     log.error("configuration error while serving", extra={"cause": str(exc)})
                     return problem(request, status, slug, title, "try again later or contact the operator")

@@ -30,6 +30,7 @@ from vault.interactions.service import InteractionService
 from vault.profiles.service import ProfileService
 from vault.purposes.service import PurposeService
 from vault.registry import Registry
+from vault.requests.handling import RequestDesk
 from vault.settings import Settings
 
 # Label of the provider-derived key that hashes client secrets (not a field name: fields cannot hold "/").
@@ -62,6 +63,7 @@ class Vault:
     consents: ConsentService
     grants: GrantService
     interactions: InteractionService
+    requests: RequestDesk
     warnings: list[str] = field(default_factory=list)
     _checkpointer: Checkpointer | None = field(default=None, repr=False)
 
@@ -208,6 +210,7 @@ def _assemble(
         consents=consents,
         grants=GrantService(data_engine, profiles, purposes, consents, signing, audit),
         interactions=InteractionService(data_engine, dekstore, audit, profiles.pii.detector),
+        requests=RequestDesk(data_engine, dekstore, catalogue, profiles, purposes, audit),
         warnings=warnings,
     )
 

@@ -22,6 +22,7 @@ def links(request: Request, who: Principal) -> list[tuple[str, str]]:
         ("/agency/grants/new", "Request a grant", "grants", "create"),
         ("/agency/grants", "Your agency's grants", "grants", "read"),
         ("/agency/interactions", "Service requests", "interactions", "list"),
+        ("/agency/rights", "Rights requests", "requests", "read"),
     ]
     return [(href, text) for href, text, res, act in pages if allows(who.role, who.agency, res, act, who.agency)]
 

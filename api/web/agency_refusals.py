@@ -34,6 +34,8 @@ REFUSALS: dict[str, str] = {
     "declined-by-citizen": "The citizen declined this request; their consent is unchanged.",
     "grant-unusable": "This grant cannot be used.",
     "citizen-erased": "The citizen's profile was erased.",
+    "processing-restricted": "The citizen has restricted the use of their data for this purpose (a rights "
+    "request): it cannot be read until the restriction is lifted.",
     # Finding and correcting profiles (vault/profiles/service.py)
     "not-found": "Nothing was found: it does not exist, or it belongs to another agency.",
     "erased": "The citizen's profile was erased: it can no longer be corrected.",

@@ -13,7 +13,7 @@ from fastapi.responses import Response
 
 from api.security.auth import Principal, agency_scope
 from api.security.sessions import page_user
-from api.web import console_log, console_review, console_verify
+from api.web import console_log, console_review, console_rights, console_verify
 from api.web.render import render
 
 router = APIRouter(include_in_schema=False)
@@ -28,3 +28,4 @@ def console_home(request: Request, who: Principal = page_user("audit", "read")) 
 router.include_router(console_log.router)
 router.include_router(console_review.router)
 router.include_router(console_verify.router)
+router.include_router(console_rights.router)

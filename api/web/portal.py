@@ -40,7 +40,7 @@ def my_data(request: Request, who: Principal = page_user("me", "read")) -> Respo
     for name, value in profile.values.items():
         source = profile.provenance.get(name)
         detail = f"From {source.source_agency}, {source.updated_at:%d %B %Y}" if source else ""
-        rows.append({"key": label(name), "value": value, "detail": detail})
+        rows.append({"key": label(name), "value": value, "detail": detail, "name": name})
     return render(request, "portal/data.html", rows=rows, erased=profile.status == "erased")
 
 

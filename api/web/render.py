@@ -28,6 +28,7 @@ PORTAL_LINKS = [
     ("/portal/consents", "My consents"),
     ("/portal/requests", "Requests for my consent"),
     ("/portal/service-requests", "My service requests"),
+    ("/portal/rights", "My rights requests"),
     ("/portal/access-log", "Who read my data"),
     ("/portal/export", "Download everything"),
 ]

@@ -40,6 +40,7 @@ from vault.models import agencies, citizens
 from vault.pii.intake import OWN_ENTITY, own_values, redact_outside
 from vault.profiles.service import ProfileService, reason_code
 from vault.purposes.service import Purpose, PurposeService
+from vault.requests.restrictions import restricted
 
 __all__ = ["KEEP", "Grant", "GrantRequest", "GrantService", "PendingRequest"]
 
@@ -369,6 +370,8 @@ class GrantService:
             raise WouldWait  # more than a quick page: rolls the spent use back; the caller reads again, waiting
         more = len(page) > limit
         page = page[:limit]
+        if restricted(conn, page, grant.purpose):  # a citizen's restriction or objection (vault/requests)
+            raise Refused("processing-restricted", "a citizen has restricted processing for this purpose")
         if grant.lawful_basis == "consent":
             categories = self.categories_of(grant.fields)
             for c in page:

@@ -33,7 +33,7 @@ def test_my_data_shows_each_field_with_its_source_and_is_audited_like_the_api_re
     person = demo.profile(0)
     for name in ("given_name", "family_name", "email", "address"):
         assert str(person[name]) in page.text
-    assert "From civil-registry" in page.text and "Not available yet".lower() in page.text.lower()
+    assert "From civil-registry" in page.text and "Ask for a correction of address" in page.text
     (read,) = _events(web, citizen, "me.read")
     assert read["actor"] == citizen and read["outcome"] == "allowed"
 
