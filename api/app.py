@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from api import docs, errors, openapi, web
 from api.express import GrantReadExpress
 from api.middleware import Hygiene
-from api.routes import audit, citizens, consents, grants, ops, pii, purposes, registry, token
+from api.routes import audit, citizens, consents, grants, ops, pii, purposes, registry, representations, token
 from api.scans import ScanQueue
 from api.security import tokens
 from api.security.auth import Guard
@@ -96,6 +96,7 @@ def create_app(settings: AppSettings, vault: Vault | None = None) -> FastAPI:
         registry.router,
         pii.router,
         ops.router,
+        representations.router,
     ):
         app.include_router(router)
     docs.install(app)  # after the API routes: matching scans routes in order

@@ -29,6 +29,8 @@ from vault.grants.service import GrantService
 from vault.profiles.service import ProfileService
 from vault.purposes.service import PurposeService
 from vault.registry import Registry
+from vault.representation import policy as representation_policy
+from vault.representation.service import RepresentationService
 from vault.settings import Settings
 
 # Label of the provider-derived key that hashes client secrets (not a field name: fields cannot hold "/").
@@ -60,6 +62,7 @@ class Vault:
     purposes: PurposeService
     consents: ConsentService
     grants: GrantService
+    representation: RepresentationService
     warnings: list[str] = field(default_factory=list)
     _checkpointer: Checkpointer | None = field(default=None, repr=False)
 
@@ -189,6 +192,8 @@ def _assemble(
     profiles = ProfileService(data_engine, dekstore, catalogue, audit, pii_spacy_model=settings.pii_spacy_model)
     purposes = PurposeService(data_engine, catalogue, audit)
     consents = ConsentService(data_engine, purposes, signing, audit)
+    representation = RepresentationService(data_engine, profiles, audit, representation_policy.load())
+    consents.gate = representation.consent_gate
     return Vault(
         settings=settings,
         data_engine=data_engine,
@@ -205,6 +210,7 @@ def _assemble(
         purposes=purposes,
         consents=consents,
         grants=GrantService(data_engine, profiles, purposes, consents, signing, audit),
+        representation=representation,
         warnings=warnings,
     )
 
