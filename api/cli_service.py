@@ -20,6 +20,7 @@ from vault import operations
 from vault.demo_registry import AGENCIES, ROLE_NAMES, DemoClient, demo_people, seed_purposes, seed_registry
 from vault.importer import Importer
 from vault.registry import ROLES
+from vault.representation import demo as representation_demo
 from vault.runtime import Vault, init_vault, open_vault
 
 
@@ -40,6 +41,7 @@ def demo(
             result = Importer(vault.profiles, workers=0).run(path, "civil-registry")
             clients = seed_registry(vault.registry)
             seed_purposes(vault.purposes)
+            representation_demo.seed(vault)  # a parent with a minor child, and a mandate (issue 17)
         path.unlink()
         if curl:
             _demo_summary(vault, result.accepted, result.already_done, clients)

@@ -16,7 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from api.security.limits import RateLimiter
 from api.security.sessions import CookieNames, LoginRequired, login_url
 from api.settings import AppSettings
-from api.web import console, login, oidc, portal, portal_consents
+from api.web import console, login, oidc, portal, portal_consents, portal_representation
 from api.web.agency import router as agency_router
 from api.web.error_pages import ProblemPages, page_roots
 from api.web.render import HERE, environment
@@ -38,7 +38,7 @@ def install(app: FastAPI, settings: AppSettings) -> None:
     async def _to_login(_: Request, exc: LoginRequired) -> Response:
         return RedirectResponse(login_url(exc.next_path), status_code=303)
 
-    routers = [portal.router, portal_consents.router, login.router]
+    routers = [portal.router, portal_consents.router, portal_representation.router, login.router]
     routers += [console.router, agency_router]  # the compliance and officers' consoles
     routers += [oidc.router]  # OpenID Connect sign-in; answers 404 while no issuer is configured
     if settings.demo_login:
