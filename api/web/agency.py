@@ -12,7 +12,7 @@ from fastapi.responses import Response
 
 from api.security.auth import Principal
 from api.security.sessions import page_user
-from api.web import agency_citizens, agency_grants
+from api.web import agency_citizens, agency_grants, agency_representation
 from api.web.agency_pages import page
 
 router = APIRouter(include_in_schema=False)
@@ -26,3 +26,4 @@ def agency_home(request: Request, who: Principal = page_user("citizens", "lookup
 
 router.include_router(agency_citizens.router)
 router.include_router(agency_grants.router)
+router.include_router(agency_representation.router)

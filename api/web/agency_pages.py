@@ -21,6 +21,7 @@ def links(request: Request, who: Principal) -> list[tuple[str, str]]:
         ("/agency/citizens", "Find a citizen", "citizens", "read"),
         ("/agency/grants/new", "Request a grant", "grants", "create"),
         ("/agency/grants", "Your agency's grants", "grants", "read"),
+        ("/agency/representations/new", "Record a parent or guardian", "representations", "create"),
     ]
     return [(href, text) for href, text, res, act in pages if allows(who.role, who.agency, res, act, who.agency)]
 
