@@ -199,3 +199,17 @@ def test_mandate_input_is_bounded_and_precise(world: World) -> None:
     _mandate(w, giver, "971-000-003", ["view"])
     again = w.client.post("/v1/me/representations", json={"national_id": "971-000-003", "scope": ["view"]}, headers=me)
     problem(again, 409)
+
+
+def test_a_minor_cannot_approve_a_request_for_consent_but_their_parent_can(world: World) -> None:
+    w = world
+    parent, child = w.citizen(parent_fields()), w.citizen(child_fields())
+    _parent(w, parent, child)
+    asked = w.ask(w.benefits, citizen_id=child, purpose="benefit-eligibility", fields=["given_name"])
+    grant_id = problem(asked, 403, "consent-required")["grant_id"]
+    alone = w.client.post(f"/v1/me/grant-requests/{grant_id}/approve", json={}, headers=w.me(child))
+    problem(alone, 403, "parent-consent-required")
+    assert w.grant(w.benefits, grant_id)["status"] == "pending"  # nothing half-done
+    approved = w.client.post(f"/v1/me/grant-requests/{grant_id}/approve", json={}, headers=_for(w, parent, child))
+    assert approved.status_code == 200, approved.text
+    assert w.grant(w.benefits, grant_id)["status"] == "active"
