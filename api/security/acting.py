@@ -11,7 +11,7 @@ checked by the vault (scope, dates, a child's age) on every request: nothing is 
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fastapi import Request
 
@@ -57,3 +57,23 @@ def act(request: Request, principal: Principal, resource: str, acts: str | None,
     )
     request.state.principal = chosen
     return chosen
+
+
+ACTING_PARAMETER: dict[str, Any] = {
+    "name": ACTING_HEADER,
+    "in": "header",
+    "required": False,
+    "description": "Act for this citizen (their vault id) under a parent, guardian or mandate relation that "
+    "covers this action now (docs/representation.md); refused with 403 and a reason otherwise.",
+    "schema": {"type": "string", "maxLength": 64},
+}
+
+
+def document_acting(document: dict[str, Any]) -> dict[str, Any]:
+    """Declare the ``X-Acting-For`` header on the citizen's own operations (``/v1/me`` ...)."""
+    for path, operations in document.get("paths", {}).items():
+        if path == "/v1/me" or path.startswith("/v1/me/"):
+            for operation in operations.values():
+                if isinstance(operation, dict) and "responses" in operation:
+                    operation.setdefault("parameters", []).append(dict(ACTING_PARAMETER))
+    return document
