@@ -23,9 +23,10 @@ from api.routes import (
     pii,
     purposes,
     registry,
+    representations,
+    requests,
     token,
 )
-from api.routes import audit, citizens, consents, grants, ops, pii, purposes, registry, requests, token
 from api.scans import ScanQueue
 from api.security import tokens
 from api.security.auth import Guard
@@ -119,6 +120,7 @@ def create_app(settings: AppSettings, vault: Vault | None = None) -> FastAPI:
         insights.router,
         ops.router,
         requests.router,
+        representations.router,
     ):
         app.include_router(router)
     docs.install(app)  # after the API routes: matching scans routes in order

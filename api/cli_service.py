@@ -21,6 +21,7 @@ from vault.demo_interactions import DAYS, seed_interactions
 from vault.demo_registry import AGENCIES, ROLE_NAMES, DemoClient, demo_people, seed_purposes, seed_registry
 from vault.importer import Importer
 from vault.registry import ROLES
+from vault.representation import demo as representation_demo
 from vault.runtime import Vault, init_vault, open_vault
 
 
@@ -42,6 +43,7 @@ def demo(
             clients = seed_registry(vault.registry)
             seed_purposes(vault.purposes)
             interactions = seed_interactions(vault)
+            representation_demo.seed(vault)  # a parent with a minor child, and a mandate (issue 17)
         path.unlink()
         if interactions:
             out.print(f"Seeded {interactions} fictitious service requests over {DAYS} days.")

@@ -24,6 +24,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from api.errors import DOMAIN, PROBLEM
+from api.security.acting import document_acting
 
 PROBLEM_SCHEMA: dict[str, Any] = {
     "title": "Problem",
@@ -102,7 +103,7 @@ def install(app: FastAPI) -> None:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = document_problems(generate())
+            app.openapi_schema = document_acting(document_problems(generate()))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way to customise it

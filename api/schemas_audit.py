@@ -134,6 +134,10 @@ class AccessEntryPublic(Strict):
         "(null when the event names no purpose)."
     )
     statute: str | None = Field(description="The statute the purpose named when the event happened, if any.")
+    said: str | None = Field(
+        default=None,
+        description='An act of a representative in plain words ("Your guardian A. Example viewed your profile").',
+    )
 
 
 class AccessLogPage(Strict):

@@ -10,6 +10,7 @@ from vault.errors import Conflict
 from vault.profiles.service import ProfileService
 from vault.purposes.service import PurposeService
 from vault.registry import OPERATOR, OPERATOR_AGENCY, Registry
+from vault.representation import demo as representation_demo
 
 AGENCIES = {
     "civil-registry": "Civil Registry",
@@ -142,6 +143,7 @@ def demo_people(profiles: ProfileService) -> list[DemoPerson]:
         if found:
             name = f"{p['given_name']} {p['family_name']}"
             people.append(DemoPerson(f"citizen-{i}", name, "citizen", "-", str(found[0])))
+    people += [DemoPerson(k, n, "citizen", "-", s) for k, n, s in representation_demo.people(profiles)]
     for subject, agency, role in OFFICERS:
         name = f"{ROLE_NAMES.get(role, role)}, {AGENCIES.get(agency, 'Vault operator')}"
         people.append(DemoPerson(subject, name, role, agency, subject))

@@ -30,6 +30,8 @@ from vault.interactions.service import InteractionService
 from vault.profiles.service import ProfileService
 from vault.purposes.service import PurposeService
 from vault.registry import Registry
+from vault.representation import policy as representation_policy
+from vault.representation.service import RepresentationService
 from vault.requests.handling import RequestDesk
 from vault.settings import Settings
 
@@ -64,6 +66,7 @@ class Vault:
     grants: GrantService
     interactions: InteractionService
     requests: RequestDesk
+    representation: RepresentationService
     warnings: list[str] = field(default_factory=list)
     _checkpointer: Checkpointer | None = field(default=None, repr=False)
 
@@ -193,6 +196,8 @@ def _assemble(
     profiles = ProfileService(data_engine, dekstore, catalogue, audit, pii_spacy_model=settings.pii_spacy_model)
     purposes = PurposeService(data_engine, catalogue, audit)
     consents = ConsentService(data_engine, purposes, signing, audit)
+    representation = RepresentationService(data_engine, profiles, audit, representation_policy.load())
+    consents.gate = representation.consent_gate
     return Vault(
         settings=settings,
         data_engine=data_engine,
@@ -211,6 +216,7 @@ def _assemble(
         grants=GrantService(data_engine, profiles, purposes, consents, signing, audit),
         interactions=InteractionService(data_engine, dekstore, audit, profiles.pii.detector),
         requests=RequestDesk(data_engine, dekstore, catalogue, profiles, purposes, audit),
+        representation=representation,
         warnings=warnings,
     )
 

@@ -31,6 +31,9 @@ web_sessions = Table(
     Column("created_at", String(32), nullable=False),
     Column("last_seen_at", String(32), nullable=False),
     Column("ended_at", String(32), nullable=True),
+    # Whom the session acts for (a citizen id), or None: a choice only, re-checked against the
+    # relation on every request (api/security/acting.py), never trusted as stored (v0016).
+    Column("acting_for", String(36), nullable=True),
     Index("ix_web_sessions_subject", "subject"),
 )
 
@@ -50,6 +53,7 @@ class WebSession:
     csrf_token: str
     created_at: str
     last_seen_at: str
+    acting_for: str | None = None
 
 
 def new_token() -> str:
@@ -104,7 +108,15 @@ class SessionStore:
             self._end(id_hash, now)
             return None
         session = WebSession(
-            row.id_hash, row.subject, row.role, row.agency, row.issuer, row.csrf_token, row.created_at, row.last_seen_at
+            row.id_hash,
+            row.subject,
+            row.role,
+            row.agency,
+            row.issuer,
+            row.csrf_token,
+            row.created_at,
+            row.last_seen_at,
+            row.acting_for,
         )
         if now - seen >= TOUCH_EVERY:
             self.touch(id_hash)
@@ -117,6 +129,16 @@ class SessionStore:
                 update(web_sessions)
                 .where(web_sessions.c.id_hash == id_hash, web_sessions.c.ended_at.is_(None))
                 .values(last_seen_at=iso(self.clock()))
+            )
+
+    def act_for(self, id_hash: str, citizen: str | None) -> None:
+        """Remember whom the live session acts for (None: as themselves). Only a choice: every
+        request re-checks the relation before acting on it."""
+        with writing(self.engine) as conn:
+            conn.execute(
+                update(web_sessions)
+                .where(web_sessions.c.id_hash == id_hash, web_sessions.c.ended_at.is_(None))
+                .values(acting_for=citizen)
             )
 
     def end(self, session_id: str) -> WebSession | None:

@@ -13,6 +13,7 @@ from fastapi.responses import StreamingResponse
 from api.bodies import AuthFirstRoute
 from api.bounds import LINE, Instant, Seq
 from api.errors import ApiProblem
+from api.routes.consents import citizen_of
 from api.schemas_audit import (
     AccessEntryPublic,
     AccessLogPage,
@@ -33,6 +34,7 @@ from vault.audit import export as audit_export
 from vault.audit.log import Event
 from vault.audit.review import Flag
 from vault.audit.verify import Report
+from vault.representation import wording
 
 router = APIRouter(tags=["audit"], route_class=AuthFirstRoute)
 Code = Annotated[str | None, Query(min_length=1, max_length=64, pattern=LINE)]
@@ -253,14 +255,14 @@ def audit_export_events(
 def my_access_log(
     request: Request, after: Cursor = 0, limit: Limit = 100, who: Principal = require("me", "read")
 ) -> AccessLogPage:
-    """Who read what of yours, when, for which purpose and on which basis (deferred entries appear later)."""
-    try:
-        citizen = str(uuid.UUID(who.subject))
-    except ValueError:
-        raise ApiProblem(404, "not-found", "Not found", "no profile for this identity") from None
-    entries, next_after, deferred = citizen_export.access_page(
-        request.app.state.vault, citizen, actor(request, who), after, limit
-    )
+    """Who read what of yours, when, for which purpose and on which basis (deferred entries appear later);
+    ``said``: an act of a representative in plain words ("your guardian A. Example viewed your profile")."""
+    citizen = citizen_of(who)
+    vault = request.app.state.vault
+    entries, next_after, deferred = citizen_export.access_page(vault, citizen, actor(request, who), after, limit)
+    words = wording.said(vault.profiles, entries, actor(request, who))
     return AccessLogPage(
-        entries=[AccessEntryPublic(**vars(e)) for e in entries], next_after=next_after, deferred=deferred
+        entries=[AccessEntryPublic(**vars(e), said=words.get(e.seq)) for e in entries],
+        next_after=next_after,
+        deferred=deferred,
     )

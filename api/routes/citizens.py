@@ -11,6 +11,7 @@ from api.bodies import AuthFirstRoute
 from api.bounds import LINE
 from api.concurrency import run_short
 from api.errors import ApiProblem
+from api.routes.consents import citizen_of
 from api.schemas import (
     CitizenCorrect,
     CitizenCreate,
@@ -107,10 +108,7 @@ def erase_citizen(
 @router.get("/v1/me", response_model=CitizenPublic)
 async def me(request: Request, who: Principal = require("me", "read")) -> Response:
     """The calling citizen's own profile, with where each value came from."""
-    try:
-        citizen = uuid.UUID(who.subject)
-    except ValueError:
-        raise ApiProblem(404, "not-found", "Not found", "no profile for this identity") from None
+    citizen = uuid.UUID(citizen_of(who))
     vault = request.app.state.vault
     profile = await run_short(request, vault.profiles.read, citizen, actor=actor(request, who), action="me.read")
     # The model is validated once, here; returning it would have FastAPI validate it a second time.
@@ -128,13 +126,10 @@ def my_export(
         Literal["json", "csv"] | None,
         Query(alias="format", description="json (default, signed) or csv; without it, Accept: text/csv gives CSV."),
     ] = None,
-    who: Principal = require("me", "read"),
+    who: Principal = require("me", "read", acts="export"),
 ) -> SignedBundle | Response:
     """Everything held on you, machine-readable and signed: data, consents with receipts, grants, access log."""
-    try:
-        citizen = uuid.UUID(who.subject)
-    except ValueError:
-        raise ApiProblem(404, "not-found", "Not found", "no profile for this identity") from None
+    citizen = uuid.UUID(citizen_of(who))
     document, jws = citizen_export.bundle(request.app.state.vault, citizen, actor(request, who))
     if fmt == "csv" or (fmt is None and "text/csv" in request.headers.get("accept", "")):
         return Response(

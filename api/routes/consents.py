@@ -17,9 +17,9 @@ router = APIRouter(tags=["consents"], route_class=AuthFirstRoute)
 
 
 def citizen_of(who: Principal) -> str:
-    """The calling citizen's vault id."""
+    """The vault id of the citizen the request is about: the caller, or whom they act for."""
     try:
-        return str(uuid.UUID(who.subject))
+        return str(uuid.UUID(who.acting_for or who.subject))
     except ValueError:
         raise ApiProblem(404, "not-found", "Not found", "no profile for this identity") from None
 

@@ -18,6 +18,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from api.errors import ApiProblem
+from api.security.acting import ACTING_HEADER, act
 from api.security.limits import TRACKED_KEYS, Limits, RateLimiter, retry_after
 from api.security.policy import NO_OWNER, PolicyEngine
 from api.security.tokens import TokenRejected, TokenVerifier
@@ -38,6 +39,11 @@ class Principal:
     role: str
     agency: str
     issuer: str
+    # Set when the request acts for another citizen (api/security/acting.py): whom, the audit actor
+    # (the representative's subject, role "representative", "<kind>:<relation id>"), and the kind.
+    acting_for: str | None = None
+    audit_as: Actor | None = None
+    relation_kind: str | None = None
 
     @property
     def limit_key(self) -> str:
@@ -176,14 +182,18 @@ def agency_scope(who: Principal, agency: str | None) -> str | None:
 
 
 def actor(request: Request, principal: Principal) -> Actor:
-    """The audit log's view of the caller of this request."""
+    """The audit log's view of the caller of this request (acting for someone: as their representative)."""
+    if principal.audit_as is not None:
+        return principal.audit_as
     return Actor(principal.subject, principal.role, principal.agency, getattr(request.state, "request_id", None))
 
 
-def require(resource: str, action: str) -> Any:
+def require(resource: str, action: str, acts: str | None = None) -> Any:
     """Dependency: an authenticated principal allowed to ``action`` on ``resource`` (own agency).
 
     Routes whose target belongs to another agency call ``guard.authorize`` again with that owner.
+    With an ``X-Acting-For`` header, the principal acts for that citizen if a representation
+    allows the scope ``acts`` (default: the resource's, api/security/acting.py) now.
     """
 
     def check(request: Request, credentials: HTTPAuthorizationCredentials | None) -> Principal:
@@ -203,7 +213,8 @@ def require(resource: str, action: str) -> Any:
         guard.limit(principal.limit_key)
         guard.check_role(principal)
         guard.authorize(principal, resource, action)
-        return principal
+        target = request.headers.get(ACTING_HEADER)
+        return act(request, principal, resource, acts, target[:64] if target is not None else None)
 
     async def dependency(
         request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)
@@ -213,7 +224,10 @@ def require(resource: str, action: str) -> Any:
             principal: Principal = done[1]
             return principal
         guard: Guard = request.app.state.guard
-        if guard.inline_checks and connects_now(guard.registry.engine):  # never wait for a connection on the loop
+        acting = ACTING_HEADER in request.headers  # the relation check reads (and may audit): never on the loop
+        if (
+            guard.inline_checks and not acting and connects_now(guard.registry.engine)
+        ):  # never wait for a connection on the loop
             return check(request, credentials)
         return await run_in_threadpool(check, request, credentials)  # the role check crosses a network
 

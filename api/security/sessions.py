@@ -17,6 +17,7 @@ from urllib.parse import quote
 from fastapi import Depends, Request, Response
 
 from api.errors import ApiProblem
+from api.security.acting import act
 from api.security.auth import Guard, Principal
 from vault.sessions import SessionStore, WebSession, new_token, same_token
 
@@ -146,9 +147,10 @@ def principal_of(session: WebSession) -> Principal:
     return Principal(session.subject, session.role, session.agency, session.issuer)
 
 
-def page_user(resource: str, action: str) -> Any:
+def page_user(resource: str, action: str, acts: str | None = None) -> Any:
     """Page dependency: the signed-in caller, checked by the Guard exactly as ``auth.require`` checks
-    a token (rate limit, live role, Casbin); no session: 303 to the sign-in page."""
+    a token (rate limit, live role, Casbin); no session: 303 to the sign-in page. A session that
+    acts for someone acts for them here if the relation allows ``acts`` now (api/security/acting.py)."""
 
     def dependency(request: Request) -> Principal:
         session = current_session(request)
@@ -162,7 +164,7 @@ def page_user(resource: str, action: str) -> Any:
         guard.limit(principal.limit_key)
         guard.check_role(principal)
         guard.authorize(principal, resource, action)
-        return principal
+        return act(request, principal, resource, acts, session.acting_for)
 
     dependency.authz = (resource, action)  # type: ignore[attr-defined]  # read by the route-coverage test
     return Depends(dependency)

@@ -16,7 +16,17 @@ from fastapi.staticfiles import StaticFiles
 from api.security.limits import RateLimiter
 from api.security.sessions import CookieNames, LoginRequired, login_url
 from api.settings import AppSettings
-from api.web import console, insights, login, oidc, portal, portal_consents, portal_interactions, portal_rights
+from api.web import (
+    console,
+    insights,
+    login,
+    oidc,
+    portal,
+    portal_consents,
+    portal_interactions,
+    portal_representation,
+    portal_rights,
+)
 from api.web.agency import router as agency_router
 from api.web.error_pages import ProblemPages, page_roots
 from api.web.render import HERE, environment
@@ -40,6 +50,7 @@ def install(app: FastAPI, settings: AppSettings) -> None:
 
     routers = [portal.router, portal_consents.router, portal_interactions.router, login.router]
     routers = [portal.router, portal_consents.router, portal_rights.router, login.router]
+    routers = [portal.router, portal_consents.router, portal_representation.router, login.router]
     routers += [console.router, agency_router]  # the compliance and officers' consoles
     routers += [insights.router]  # the analysts' pages (docs/insights.md)
     routers += [oidc.router]  # OpenID Connect sign-in; answers 404 while no issuer is configured

@@ -12,7 +12,7 @@ from fastapi.responses import Response
 
 from api.security.auth import Principal
 from api.security.sessions import page_user
-from api.web import agency_citizens, agency_grants, agency_interactions, agency_rights
+from api.web import agency_citizens, agency_grants, agency_interactions, agency_representation, agency_rights
 from api.web.agency_pages import page
 
 router = APIRouter(include_in_schema=False)
@@ -28,3 +28,4 @@ router.include_router(agency_citizens.router)
 router.include_router(agency_grants.router)
 router.include_router(agency_interactions.router)
 router.include_router(agency_rights.router)
+router.include_router(agency_representation.router)

@@ -23,6 +23,7 @@ def links(request: Request, who: Principal) -> list[tuple[str, str]]:
         ("/agency/grants", "Your agency's grants", "grants", "read"),
         ("/agency/interactions", "Service requests", "interactions", "list"),
         ("/agency/rights", "Rights requests", "requests", "read"),
+        ("/agency/representations/new", "Record a parent or guardian", "representations", "create"),
     ]
     return [(href, text) for href, text, res, act in pages if allows(who.role, who.agency, res, act, who.agency)]
 

@@ -16,8 +16,9 @@ from fastapi.responses import Response
 from api.routes.consents import citizen_of
 from api.security.auth import Principal, actor
 from api.security.sessions import page_user
-from api.web.render import render
+from api.web.render import access_row, render
 from vault import citizen_export
+from vault.representation import wording
 
 router = APIRouter(include_in_schema=False)
 LOG_PAGE = 50
@@ -56,12 +57,13 @@ def my_access_log(
     who: Principal = page_user("me", "read"),
 ) -> Response:
     """Who read your data: time, agency, purpose, basis, fields; a page at a time (``me.access-log``)."""
+    vault = request.app.state.vault
     entries, next_after, deferred = citizen_export.access_page(
-        request.app.state.vault, citizen_of(who), actor(request, who), after, LOG_PAGE
+        vault, citizen_of(who), actor(request, who), after, LOG_PAGE
     )
-    return render(
-        request, "portal/access_log.html", entries=entries, next_after=next_after, deferred=deferred, after=after
-    )
+    words = wording.said(vault.profiles, entries, actor(request, who))
+    rows = [access_row(e, words.get(e.seq)) for e in entries]
+    return render(request, "portal/access_log.html", rows=rows, next_after=next_after, deferred=deferred, after=after)
 
 
 @router.get("/portal/export")
@@ -72,7 +74,7 @@ def export_page(request: Request, who: Principal = page_user("me", "read")) -> R
 
 
 @router.get("/portal/export.json")
-def export_json(request: Request, who: Principal = page_user("me", "read")) -> Response:
+def export_json(request: Request, who: Principal = page_user("me", "read", acts="export")) -> Response:
     """The signed bundle, as ``GET /v1/me/export`` gives it (audited ``me.export``)."""
     document, jws = citizen_export.bundle(request.app.state.vault, uuid.UUID(citizen_of(who)), actor(request, who))
     return Response(
@@ -83,7 +85,7 @@ def export_json(request: Request, who: Principal = page_user("me", "read")) -> R
 
 
 @router.get("/portal/export.csv")
-def export_csv(request: Request, who: Principal = page_user("me", "read")) -> Response:
+def export_csv(request: Request, who: Principal = page_user("me", "read", acts="export")) -> Response:
     """The same content as CSV (``GET /v1/me/export?format=csv``)."""
     document, _ = citizen_export.bundle(request.app.state.vault, uuid.UUID(citizen_of(who)), actor(request, who))
     return Response(

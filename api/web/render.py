@@ -17,9 +17,11 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from api.errors import ApiProblem
+from api.security.auth import Principal, actor
 from api.security.sessions import csrf_token, current_session, set_presession
 from vault.audit.review import AccessEntry
 from vault.demo_registry import ROLE_NAMES
+from vault.representation import wording
 
 HERE = Path(__file__).resolve().parent
 SERVICE_NAME = "Citizen Vault"
@@ -31,6 +33,8 @@ PORTAL_LINKS = [
     ("/portal/rights", "My rights requests"),
     ("/portal/access-log", "Who read my data"),
     ("/portal/export", "Download everything"),
+    ("/portal/acting", "People I act for"),
+    ("/portal/representatives", "Who can act for me"),
 ]
 MAX_FIELDS = 100
 LAWFUL_BASES = {  # vault/purposes/service.py's LAWFUL_BASES in plain words
@@ -71,14 +75,15 @@ def day(stamp: str | None) -> str:
         return stamp[:10]
 
 
-def access_row(entry: AccessEntry) -> list[str]:
-    """One line of the citizen's access log as table cells."""
+def access_row(entry: AccessEntry, said: str | None = None) -> list[str]:
+    """One line of the citizen's access log as table cells (``said``: a representative's act in words,
+    shown as who did what)."""
     when = entry.ts[:16].replace("T", " ") + " UTC"
     fields = ", ".join(f.replace("_", " ") for f in entry.fields) or "-"
     return [
         when,
-        entry.agency,
-        entry.who,
+        "-" if said else entry.agency,
+        said or entry.who,
         entry.action,
         fields,
         entry.purpose or "-",
@@ -111,12 +116,23 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
     """A page: ``template`` with the signed-in person and this request's CSRF token in its context."""
     env: Environment = request.app.state.templates
     session = current_session(request)
+    context.setdefault("acting", acting_banner(request))
     html = env.get_template(template).render(
         session=session, csrf_token=csrf_token(request), path=request.url.path, **context
     )
     response = HTMLResponse(html, status_code=status, headers={"Cache-Control": "no-store"})
     set_presession(request, response)
     return response
+
+
+def acting_banner(request: Request) -> str | None:
+    """ "You are acting for X (as their guardian)" while the page acts for someone (the name read in
+    an audited read by the representative); None otherwise."""
+    who = getattr(request.state, "principal", None)
+    if not isinstance(who, Principal) or who.acting_for is None:
+        return None
+    name = wording.names(request.app.state.vault.profiles, [who.acting_for], actor(request, who))[who.acting_for]
+    return f"You are acting for {name} ({wording.AS_WORDS.get(who.relation_kind or '', 'as their representative')})."
 
 
 class Form:

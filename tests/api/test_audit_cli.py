@@ -155,7 +155,8 @@ def test_a_filtered_export_verifies_each_event(vault_dir: Path) -> None:
     lines = out.read_text(encoding="utf-8").splitlines()
     assert json.loads(lines[0])["filter"] == {"action": "citizens.create"}
     events = [json.loads(line) for line in lines[1:-1]]
-    assert len(events) == 5 and {e["action"] for e in events} == {"citizens.create"}
+    # The demo's 5 citizens and its representation seed's child (vault/representation/demo.py).
+    assert len(events) == 6 and {e["action"] for e in events} == {"citizens.create"}
     assert cli(vault_dir, "audit", "verify", "--export", str(out)).returncode == 0
     tampered = vault_dir.parent / "creates-tampered.jsonl"
     tampered.write_text("\n".join([*lines[:2], _flip(lines[2], "actor"), *lines[3:]]) + "\n", encoding="utf-8")

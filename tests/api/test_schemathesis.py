@@ -232,6 +232,8 @@ def test_extreme_values_in_every_parameter_and_member_get_no_server_error(world:
             for value in EXTREMES[kind]:
                 if where == "path" and value == "":
                     continue  # an empty segment names another resource, not this operation
+                if where == "header" and isinstance(value, str) and not value.isprintable():
+                    continue  # HTTP cannot carry a control character in a header (X-Acting-For): no client sends one
                 parts = {
                     "path": dict(base.path_parameters or {}),
                     "query": dict(base.query or {}),

@@ -74,6 +74,9 @@ class ConsentService:
         self.signing = signing
         self.audit = audit
         self._clock = clock or (lambda: datetime.now(UTC))
+        # Who may give a consent for whom (vault/representation: a minor's needs a parent's): called
+        # with (citizen, purpose, actor) before anything is written; raises Refused, audited by it.
+        self.gate: Callable[[str, str, Actor], None] | None = None
 
     def give(
         self,
@@ -94,6 +97,8 @@ class ConsentService:
             problems["categories"] = f"a subset of the purpose's {purpose.categories}"
         if problems:
             raise ValidationFailed(problems)
+        if self.gate is not None:
+            self.gate(citizen_id, purpose.code, actor)
         with writing(self.engine) as conn:
             status = conn.scalar(select(citizens.c.status).where(citizens.c.id == uuid.UUID(citizen_id)))
             if status != "active":

@@ -78,6 +78,11 @@ def approve(
     now = svc.now()
     if isinstance(expires_at, datetime) and (expires_at.tzinfo is None or expires_at <= now):
         raise ValidationFailed({"expires_at": "a future time with a zone"})
+    if svc.consents.gate is not None:  # approving gives a consent: a minor's may need a parent's (issue 17)
+        with svc.engine.connect() as conn:  # before the write transaction: the gate reads (and audits) itself
+            purpose_code = conn.scalar(select(grants.c.purpose).where(grants.c.id == grant_id))
+        if purpose_code is not None:
+            svc.consents.gate(citizen_id, purpose_code, actor)
     with writing(svc.engine) as conn:
         row = conn.execute(
             select(grants)
