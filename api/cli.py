@@ -92,9 +92,13 @@ def export(
     with opened() as vault:
         with progress() as bar:
             task = bar.add_task("exporting", total=operations.count_citizens(vault))
-            count = operations.export(vault, destination, decrypted, progress=lambda n: bar.advance(task, n))
+            result = operations.export(vault, destination, decrypted, progress=lambda n: bar.advance(task, n))
         kind = "PLAINTEXT" if decrypted else "encrypted"
-        out.print(f"Exported {count} citizens ({kind}) to {destination}")
+        out.print(f"Exported {result.written} citizens ({kind}) to {destination}")
+        if result.skipped:
+            err.print(f"[bold yellow]Skipped {len(result.skipped)} citizens whose data cannot be decrypted[/]")
+            for citizen in result.skipped[:50]:
+                err.print(f"  {citizen}")
 
 
 @app.command()
