@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from api import cli_service, logconfig
+from api import cli_ops, cli_service, logconfig
 from api.cli_audit import audit_app, operator
 from api.cli_common import DataDir, app_settings, err, failing_cleanly, opened, out, parse_uuid, progress, state
 from api.cli_keys import keys_app
@@ -102,16 +102,6 @@ def export(
 
 
 @app.command()
-def backup(destination: Annotated[Path, typer.Argument(dir_okay=False, help="Backup file to create.")]) -> None:
-    """Online backup of the data store (SQLite). Data keys are deliberately NOT in it: see docs/keys.md."""
-    with opened() as vault:
-        operations.backup_data(vault, destination)
-        out.print(
-            f"Data store backed up to {destination} (no data keys inside; the key store is backed up separately)."
-        )
-
-
-@app.command()
 def erase(citizen_id: Annotated[str, typer.Argument(help="The citizen's vault id (UUID).")]) -> None:
     """Erase a citizen by crypto-shredding; legally held fields are kept under a separate key."""
     with opened() as vault:
@@ -141,6 +131,10 @@ def _redact(url: str) -> str:
 app.command()(cli_service.demo)
 app.command()(cli_service.serve)
 app.command("token")(cli_service.token_)
+app.command()(cli_ops.backup)
+app.command()(cli_ops.restore)
+keys_app.command("backup")(cli_ops.keys_backup)
+keys_app.command("restore")(cli_ops.keys_restore)
 
 
 def main() -> None:

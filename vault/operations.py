@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import sqlite3
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -14,11 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, func, select
-from sqlalchemy.engine import make_url
 
 from keys import migrate
 from vault import db
-from vault.errors import CannotDecrypt, ConfigurationError
+from vault.errors import CannotDecrypt
 from vault.models import blind_index, citizens
 from vault.profiles import records
 from vault.runtime import Vault
@@ -139,21 +137,3 @@ def _line(vault: Vault, row: Any, entries: list[tuple[str, bytes]], decrypted: b
     base["fields"] = {n: base64.b64encode(b).decode() for n, b in sealed.items()}
     base["index"] = [{"field": f, "digest": base64.b64encode(d).decode()} for f, d in entries]
     return base
-
-
-def backup_data(vault: Vault, destination: Path) -> None:
-    """Consistent online copy of an SQLite data store (PostgreSQL: use pg_dump; see docs/operations.md)."""
-    url = make_url(vault.settings.resolved_database_url())
-    if url.get_backend_name() != "sqlite" or not url.database:
-        raise ConfigurationError("`backup` copies the embedded SQLite store; for PostgreSQL use pg_dump")
-    if destination.exists():
-        raise ConfigurationError(f"{destination} already exists")
-    source = sqlite3.connect(url.database)
-    fd = os.open(destination, os.O_CREAT | os.O_WRONLY | os.O_EXCL, 0o600)
-    os.close(fd)
-    target = sqlite3.connect(destination)
-    try:
-        source.backup(target)
-    finally:
-        target.close()
-        source.close()
