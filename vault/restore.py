@@ -172,9 +172,7 @@ def purge_orphans(opened: Vault, actor: Actor, batch: int = 2000) -> list[uuid.U
         with opened.audit.transaction() as conn:
             for citizen in gone:
                 _purge(conn, citizen, now)
-            opened.audit.append(
-                conn, actor, [Event("citizens.erase", citizen_id=c, reason=PURGE_REASON) for c in gone]
-            )
+            opened.audit.append(conn, actor, [Event("citizens.erase", citizen_id=c, reason=PURGE_REASON) for c in gone])
         purged += gone
     return purged
 

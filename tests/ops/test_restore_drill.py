@@ -127,11 +127,8 @@ def test_restore_refuses_a_store_that_is_not_empty_and_a_wrong_passphrase(tmp_pa
     secret.write_text(PASSPHRASE)
     live.cli("keys", "backup", str(tmp_path / "k"), "--passphrase-file", str(secret))
     secret.write_text(PASSPHRASE + " but wrong")
-    result = CliRunner().invoke(
-        app,
-        ["--data-dir", str(tmp_path / "other"), "keys", "restore", str(tmp_path / "k")]
-        + ["--passphrase-file", str(secret)],
-        env=live.env(),
-    )
+    other = ["--data-dir", str(tmp_path / "other")]
+    args = [*other, "keys", "restore", str(tmp_path / "k"), "--passphrase-file", str(secret)]
+    result = CliRunner().invoke(app, args, env=live.env())
     assert result.exit_code == 2 and "wrong passphrase" in result.output
     assert not (tmp_path / "other" / "keyring.json").exists()
