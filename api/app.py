@@ -10,7 +10,9 @@ from fastapi import FastAPI
 
 from api import docs, errors, openapi, web
 from api.express import GrantReadExpress
+from api.metrics import Metrics
 from api.middleware import Hygiene
+from api.observe import Observe
 from api.routes import audit, citizens, consents, grants, ops, pii, purposes, registry, token
 from api.scans import ScanQueue
 from api.security import tokens
@@ -26,7 +28,7 @@ from vault.runtime import Vault, open_vault, settle_heap
 from vault.settings import POLICIES_DIR
 
 MAX_TOKEN_LIFETIME = 3600  # longest token accepted from the vault itself (operator-minted ones included)
-PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/.well-known/jwks.json", "/v1/token"})
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/.well-known/jwks.json", "/v1/token"})
 
 
 def _external(issuer: ExternalIssuer, max_lifetime: int) -> tokens.Issuer:
@@ -78,6 +80,8 @@ def create_app(settings: AppSettings, vault: Vault | None = None) -> FastAPI:
     app.state.inline_writes = is_sqlite(vault.data_engine)  # see api/concurrency.py
     app.state.settings = settings
     app.state.guard = guard
+    app.state.metrics = metrics = Metrics()  # api/metrics.py, docs/operations.md
+    metrics.instrument(vault)
     app.state.summariser = summariser = Summariser(lambda: guard.limits, vault.audit)
     app.state.pii_scans = scans = ScanQueue(
         settings.pii_scan_workers, settings.pii_scans_per_caller, settings.pii_scan_queue
@@ -107,5 +111,6 @@ def create_app(settings: AppSettings, vault: Vault | None = None) -> FastAPI:
     app.add_middleware(SourceLimit)  # every request charged to its address before any token is read
     # request.state reads scope["state"], where Hygiene puts the request id.
     app.add_middleware(Hygiene, max_body_bytes=settings.max_body_bytes)
-    app.add_middleware(SecurityHeaders)  # outermost: Hygiene's own refusals get the headers too
+    app.add_middleware(SecurityHeaders)  # Hygiene's own refusals get the headers too
+    app.add_middleware(Observe, metrics=metrics)  # outermost: every answer is logged and counted
     return app

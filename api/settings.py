@@ -137,6 +137,11 @@ class AppSettings(Settings):
     web_logins_per_minute: int = Field(
         default=30, ge=1, description="Sign-in attempts per minute per client address (429 past it)."
     )
+    metrics_allowed_networks: list[str] = Field(
+        default=["127.0.0.1/32", "::1/128"],
+        description="Client networks (CIDR) that may read /metrics (403 otherwise); default loopback only. Behind "
+        "a reverse proxy the client is the proxy unless it is in trusted_proxies (docs/operations.md).",
+    )
 
     @model_validator(mode="after")
     def _demo_login_is_development_only(self) -> AppSettings:
