@@ -62,6 +62,9 @@ class Metrics:
             registry=r,
         )
         self.audit_failures = Counter("cv_audit_append_failures", "Audit appends that raised", registry=r)
+        self.verify_failures = Counter(
+            "cv_audit_verify_failures", "Audit verifications (GET /v1/audit/verify) that found a break", registry=r
+        )
         self.audit_events = Counter("cv_audit_events", "Audit events appended", ["action", "outcome"], registry=r)
         self.key_ops = Counter("cv_key_operations", "KEK operations", ["operation", "result"], registry=r)
         self.pii_scans = Histogram(
@@ -112,6 +115,8 @@ class Metrics:
             return
         for event in args[2]:
             self.audit_events.labels(label(event.action), label(event.outcome)).inc()
+            if event.action == "audit.verify" and event.reason != "intact":
+                self.verify_failures.inc()
 
     def _counted_key_op(self, op: str, call: F) -> F:
         @functools.wraps(call)
