@@ -7,8 +7,14 @@ import os
 from collections.abc import Callable
 
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 
 from vault.runtime import Vault
+
+# A database that is down, unreachable, restarting or (SQLite) busy past the timeout: the request
+# did nothing (its transaction never committed) and may be retried; answered 503 + Retry-After.
+STORE_DOWN: tuple[type[Exception], ...] = (OperationalError, InterfaceError, DisconnectionError)
+RETRY_AFTER_SECONDS = 5
 
 
 class NotReady(Exception):

