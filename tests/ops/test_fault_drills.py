@@ -14,12 +14,15 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 
 from api.app import create_app
 from api.security import issuing
 from api.settings import AppSettings
+from keys.pkcs11 import reinitialize
 from tests.support.api_world import ODILE
 from tests.support.pg import _as_postgres, _bindir, _free_port
+from tests.support.softhsm import make_token, require_softhsm
 from vault.demo_registry import seed_registry
 from vault.runtime import init_vault
 
@@ -109,3 +112,39 @@ def test_postgres_going_away_is_503_with_retry_after_and_recovers_without_restar
         assert back.status_code == 200, back.text
         assert back.json()["fields"]["given_name"] == ODILE["given_name"]
         assert client.get("/readyz").status_code == 200
+
+
+@pytest.mark.softhsm
+def test_key_provider_unavailable_fails_closed_with_503(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The HSM's token disappears under a running service (its files moved away): reads that need
+    it are 503, nothing is decrypted, and readiness names the part."""
+    require_softhsm()
+    token = make_token(tmp_path / "softhsm")
+    monkeypatch.setenv("SOFTHSM2_CONF", str(token.conf))
+    reinitialize(token.module)
+    settings = AppSettings(
+        data_dir=tmp_path / "data",
+        key_provider="pkcs11",
+        pkcs11_module=token.module,
+        pkcs11_token_label=token.label,
+        pkcs11_pin=SecretStr(token.pin),
+    )
+    vault = init_vault(settings)
+    seed_registry(vault.registry)
+    citizen = vault.profiles.create(ODILE, "civil-registry")
+    jwt = issuing.issue(vault.signing, settings.issuer, settings.audience, str(citizen), "citizen", None, 600)
+    me = {"Authorization": f"Bearer {jwt}"}
+    tokens = tmp_path / "softhsm" / "tokens"
+    with TestClient(create_app(settings, vault), raise_server_exceptions=False) as client:
+        assert client.get("/v1/me", headers=me).status_code == 200
+        tokens.rename(tmp_path / "softhsm" / "away")
+        try:
+            down = client.get("/v1/me", headers=me)
+            ready = client.get("/readyz")
+        finally:
+            (tmp_path / "softhsm" / "away").rename(tokens)
+        assert down.status_code == 503, down.text
+        assert down.headers["content-type"].startswith("application/problem+json")
+        assert ODILE["given_name"] not in down.text and ODILE["family_name"] not in down.text
+        assert ready.status_code == 503 and ready.json()["checks"]["keys"] == "unavailable"
+        # SoftHSM forgets a token's objects once its files vanish: recovery is a restart (runbook).
