@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -148,3 +149,30 @@ def test_key_provider_unavailable_fails_closed_with_503(tmp_path: Path, monkeypa
         assert ODILE["given_name"] not in down.text and ODILE["family_name"] not in down.text
         assert ready.status_code == 503 and ready.json()["checks"]["keys"] == "unavailable"
         # SoftHSM forgets a token's objects once its files vanish: recovery is a restart (runbook).
+
+
+@pytest.mark.parametrize(
+    ("issuer_clock_offset", "ttl", "accepted"),
+    [
+        (20, 600, True),  # the issuer's clock 20 s ahead: iat/nbf in our future, inside the 30 s leeway
+        (120, 600, False),  # 2 minutes ahead: not yet valid
+        (-(600 + 20), 600, True),  # expired 20 s ago by our clock: inside the leeway
+        (-(600 + 120), 600, False),  # expired 2 minutes ago
+    ],
+)
+def test_clock_skew_inside_the_token_leeway_is_accepted_outside_refused(
+    tmp_path: Path, issuer_clock_offset: int, ttl: int, accepted: bool
+) -> None:
+    settings = AppSettings(data_dir=tmp_path, keyring_scrypt_n=2**10)
+    vault = init_vault(settings)
+    seed_registry(vault.registry)
+    citizen = vault.profiles.create(ODILE, "civil-registry")
+    skewed = time.time() + issuer_clock_offset
+    jwt = issuing.issue(vault.signing, settings.issuer, settings.audience, str(citizen), "citizen", None, ttl, skewed)
+    with TestClient(create_app(settings, vault), raise_server_exceptions=False) as client:
+        answer = client.get("/v1/me", headers={"Authorization": f"Bearer {jwt}"})
+    if accepted:
+        assert answer.status_code == 200, answer.text
+    else:
+        assert answer.status_code == 401, answer.text
+        assert ODILE["given_name"] not in answer.text
