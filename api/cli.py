@@ -65,7 +65,7 @@ def import_(
     with opened() as vault:
         importer = Importer(vault.profiles, batch_size or vault.settings.import_batch_size, workers)
         fmt_arg: Format | None = "jsonl" if fmt == "jsonl" else "csv" if fmt == "csv" else None
-        with progress() as bar:
+        with progress() as bar, cli_ops.store_refusals("import"):
             task = bar.add_task(f"importing {file.name}", total=count_lines(file))
             result = importer.run(file, agency, fmt_arg, progress=lambda n: bar.advance(task, n))
         if result.already_done:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -10,6 +12,7 @@ import typer
 from api.cli_audit import operator
 from api.cli_common import app_settings, err, failing_cleanly, opened, out
 from keys import backup as key_backup
+from vault import health
 from vault import restore as data_restore
 from vault.audit.log import Event
 
@@ -22,6 +25,25 @@ PassphraseFile = Annotated[
         help="File whose first line is the backup passphrase (default: ask, hidden).",
     ),
 ]
+
+
+@contextmanager
+def store_refusals(command: str) -> Iterator[None]:
+    """A store that refuses a write (disk full, database gone) ends the command with one clear line:
+    the batch in flight was rolled back, and re-running the same command resumes."""
+    try:
+        yield
+    except health.STORE_DOWN as exc:
+        # SQLite's own code (3.11+), e.g. SQLITE_FULL, or SQLITE_IOERR_WRITE when a write hits a full
+        # disk or a file size limit; never the message of the statement (it may quote parameters).
+        code = str(getattr(getattr(exc, "orig", None), "sqlite_errorname", "") or "")
+        if code == "SQLITE_FULL" or code.startswith("SQLITE_IOERR_WRITE"):
+            why = f"the disk is full or refuses writes ({code})"
+        else:
+            why = f"the database refused the write ({code or type(exc).__name__})"
+        err.print(f"[bold red]error:[/] {command} stopped: {why}. Nothing of the unfinished batch was kept;")
+        err.print(f"free space (or bring the database back) and re-run the same command to resume the {command}.")
+        raise typer.Exit(2) from None
 
 
 def _passphrase(path: Path | None, confirm: bool) -> str:
