@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import docs, errors, openapi, web
+from api import docs, errors, openapi, tracing, web
 from api.express import GrantReadExpress
 from api.metrics import Metrics
 from api.middleware import Hygiene
@@ -75,6 +75,9 @@ def create_app(settings: AppSettings, vault: Vault | None = None) -> FastAPI:
         docs_url=None,  # api/docs.py serves /docs from pinned files, under the CSP
         redoc_url=None,
         redirect_slashes=False,  # a redirect would be built from the client's Host header, before auth
+        # FastAPI's own OpenTelemetry spans, metrics and logs record url.path (citizen and grant ids) as
+        # soon as any tracer provider exists: off; api/tracing.py emits spans with codes only.
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     app.state.vault = vault
     app.state.inline_writes = is_sqlite(vault.data_engine)  # see api/concurrency.py
@@ -82,6 +85,8 @@ def create_app(settings: AppSettings, vault: Vault | None = None) -> FastAPI:
     app.state.guard = guard
     app.state.metrics = metrics = Metrics()  # api/metrics.py, docs/operations.md
     metrics.instrument(vault)
+    if settings.tracing:
+        tracing.instrument(vault, policy)  # api/tracing.py: off by default
     app.state.summariser = summariser = Summariser(lambda: guard.limits, vault.audit)
     app.state.pii_scans = scans = ScanQueue(
         settings.pii_scan_workers, settings.pii_scans_per_caller, settings.pii_scan_queue
@@ -112,5 +117,7 @@ def create_app(settings: AppSettings, vault: Vault | None = None) -> FastAPI:
     # request.state reads scope["state"], where Hygiene puts the request id.
     app.add_middleware(Hygiene, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders)  # Hygiene's own refusals get the headers too
-    app.add_middleware(Observe, metrics=metrics)  # outermost: every answer is logged and counted
+    app.add_middleware(Observe, metrics=metrics)  # every answer is logged and counted
+    if settings.tracing:
+        app.add_middleware(tracing.Traced)  # outermost: the request's span holds all the others
     return app

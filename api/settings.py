@@ -142,6 +142,11 @@ class AppSettings(Settings):
         description="Client networks (CIDR) that may read /metrics (403 otherwise); default loopback only. Behind "
         "a reverse proxy the client is the proxy unless it is in trusted_proxies (docs/operations.md).",
     )
+    tracing: bool = Field(
+        default=False,
+        description="OpenTelemetry spans (request, policy check, key unwrap, audit append, database statements) "
+        "through the OpenTelemetry API; an SDK and exporter must be installed to send them (docs/operations.md).",
+    )
 
     @model_validator(mode="after")
     def _demo_login_is_development_only(self) -> AppSettings:
