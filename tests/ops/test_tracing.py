@@ -67,6 +67,6 @@ def test_spans_cover_the_request_path_and_carry_no_personal_data(world: World, e
     forbidden = [odile, grant_id, "caseworker@tax-office", w.tax["Authorization"].split()[1]]
     forbidden += [str(v) for v in ODILE.values()]
     for span in spans:
-        text = span.name + " " + " ".join(f"{k}={v}" for k, v in (span.attributes or {}).items())
+        text = span.name + " " + " ".join(f"{k}={v!r}" for k, v in (span.attributes or {}).items())
         for secret in forbidden:
             assert secret not in text, (span.name, secret)
