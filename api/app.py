@@ -8,9 +8,11 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import docs, errors, openapi, web
+from api import docs, errors, openapi, tracing, web
 from api.express import GrantReadExpress
+from api.metrics import Metrics
 from api.middleware import Hygiene
+from api.observe import Observe
 from api.routes import (
     audit,
     citizens,
@@ -43,7 +45,9 @@ from vault.runtime import Vault, open_vault, settle_heap
 from vault.settings import POLICIES_DIR
 
 MAX_TOKEN_LIFETIME = 3600  # longest token accepted from the vault itself (operator-minted ones included)
-PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/.well-known/jwks.json", "/v1/token"}) | open311.PUBLIC_PATHS
+PUBLIC_PATHS = (
+    frozenset({"/healthz", "/readyz", "/metrics", "/.well-known/jwks.json", "/v1/token"}) | open311.PUBLIC_PATHS
+)
 
 
 def _external(issuer: ExternalIssuer, max_lifetime: int) -> tokens.Issuer:
@@ -92,6 +96,9 @@ def create_app(settings: AppSettings, vault: Vault | None = None) -> FastAPI:
         docs_url=None,  # api/docs.py serves /docs from pinned files, under the CSP
         redoc_url=None,
         redirect_slashes=False,  # a redirect would be built from the client's Host header, before auth
+        # FastAPI's own OpenTelemetry spans, metrics and logs record url.path (citizen and grant ids) as
+        # soon as any tracer provider exists: off; api/tracing.py emits spans with codes only.
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     app.state.vault = vault
     app.state.inline_writes = is_sqlite(vault.data_engine)  # see api/concurrency.py
@@ -99,6 +106,10 @@ def create_app(settings: AppSettings, vault: Vault | None = None) -> FastAPI:
     app.state.guard = guard
     app.state.insights = InsightService(vault.data_engine, vault.audit, vault.settings)  # docs/insights.md
     refresher = Refresher(app.state.insights)
+    app.state.metrics = metrics = Metrics()  # api/metrics.py, docs/operations.md
+    metrics.instrument(vault)
+    if settings.tracing:
+        tracing.instrument(vault, policy)  # api/tracing.py: off by default
     app.state.summariser = summariser = Summariser(lambda: guard.limits, vault.audit)
     app.state.pii_scans = scans = ScanQueue(
         settings.pii_scan_workers, settings.pii_scans_per_caller, settings.pii_scan_queue
@@ -133,5 +144,8 @@ def create_app(settings: AppSettings, vault: Vault | None = None) -> FastAPI:
     app.add_middleware(SourceLimit)  # every request charged to its address before any token is read
     # request.state reads scope["state"], where Hygiene puts the request id.
     app.add_middleware(Hygiene, max_body_bytes=settings.max_body_bytes)
-    app.add_middleware(SecurityHeaders)  # outermost: Hygiene's own refusals get the headers too
+    app.add_middleware(SecurityHeaders)  # Hygiene's own refusals get the headers too
+    app.add_middleware(Observe, metrics=metrics)  # every answer is logged and counted
+    if settings.tracing:
+        app.add_middleware(tracing.Traced)  # outermost: the request's span holds all the others
     return app

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from api import cli_service, logconfig
+from api import cli_ops, cli_service, logconfig
 from api.cli_audit import audit_app, operator
 from api.cli_common import DataDir, app_settings, err, failing_cleanly, opened, out, parse_uuid, progress, state
 from api.cli_keys import keys_app
@@ -67,7 +67,7 @@ def import_(
     with opened() as vault:
         importer = Importer(vault.profiles, batch_size or vault.settings.import_batch_size, workers)
         fmt_arg: Format | None = "jsonl" if fmt == "jsonl" else "csv" if fmt == "csv" else None
-        with progress() as bar:
+        with progress() as bar, cli_ops.store_refusals("import"):
             task = bar.add_task(f"importing {file.name}", total=count_lines(file))
             result = importer.run(file, agency, fmt_arg, progress=lambda n: bar.advance(task, n))
         if result.already_done:
@@ -94,19 +94,13 @@ def export(
     with opened() as vault:
         with progress() as bar:
             task = bar.add_task("exporting", total=operations.count_citizens(vault))
-            count = operations.export(vault, destination, decrypted, progress=lambda n: bar.advance(task, n))
+            result = operations.export(vault, destination, decrypted, progress=lambda n: bar.advance(task, n))
         kind = "PLAINTEXT" if decrypted else "encrypted"
-        out.print(f"Exported {count} citizens ({kind}) to {destination}")
-
-
-@app.command()
-def backup(destination: Annotated[Path, typer.Argument(dir_okay=False, help="Backup file to create.")]) -> None:
-    """Online backup of the data store (SQLite). Data keys are deliberately NOT in it: see docs/keys.md."""
-    with opened() as vault:
-        operations.backup_data(vault, destination)
-        out.print(
-            f"Data store backed up to {destination} (no data keys inside; the key store is backed up separately)."
-        )
+        out.print(f"Exported {result.written} citizens ({kind}) to {destination}")
+        if result.skipped:
+            err.print(f"[bold yellow]Skipped {len(result.skipped)} citizens whose data cannot be decrypted[/]")
+            for citizen in result.skipped[:50]:
+                err.print(f"  {citizen}")
 
 
 @app.command()
@@ -139,6 +133,10 @@ def _redact(url: str) -> str:
 app.command()(cli_service.demo)
 app.command()(cli_service.serve)
 app.command("token")(cli_service.token_)
+app.command()(cli_ops.backup)
+app.command()(cli_ops.restore)
+keys_app.command("backup")(cli_ops.keys_backup)
+keys_app.command("restore")(cli_ops.keys_restore)
 
 
 def main() -> None:

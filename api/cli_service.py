@@ -216,7 +216,7 @@ def serve(
     ] = False,
 ) -> None:
     """Run the HTTP API and the web pages under uvicorn (bounded headers, JSON logs: api/server.py)."""
-    from api import server  # noqa: PLC0415 - only this command needs the server
+    from api import metrics, server  # noqa: PLC0415 - only this command needs the server
 
     if state.get("data_dir") is not None:
         os.environ["CITIZEN_VAULT_DATA_DIR"] = str(state["data_dir"])
@@ -231,6 +231,7 @@ def serve(
     with failing_cleanly():
         vault = open_vault(settings)  # refuse to start (clearly) before forking workers
     vault.close()
+    metrics.prepare_multiprocess(settings.data_dir, workers)  # several workers: one /metrics for all
     logconfig.configure()  # from here stderr is the server's log: JSON lines only
     for warning in vault.warnings:
         logconfig.log.warning(warning)

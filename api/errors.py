@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.security.limits import Limits, Refusal, source_of, write_aggregates
 from vault import errors as domain
+from vault import health
 from vault.audit.log import Actor, Event
 from vault.interactions import errors as interaction_errors
 
@@ -221,3 +222,15 @@ def install(app: FastAPI) -> None:
     async def _unexpected(request: Request, exc: Exception) -> Response:
         log.error("unexpected error", extra={"cause": type(exc).__name__, "path": request.url.path[:200]})
         return problem(request, 500, "internal", "Internal error", "the error was logged with this request id")
+
+    async def _store_down(request: Request, exc: Exception) -> Response:
+        # A store is down (docs/operations.md, "Not ready"): nothing was committed; retry later.
+        log.warning("store unavailable", extra={"cause": type(exc).__name__})
+        headers = {"Retry-After": str(health.RETRY_AFTER_SECONDS)}
+        detail = "a database is unavailable; retry later"
+        return problem(
+            request, 503, "store-unavailable", "Store unavailable", detail, headers, reason="store-unavailable"
+        )
+
+    for kind in health.STORE_DOWN:
+        app.add_exception_handler(kind, _store_down)

@@ -143,6 +143,16 @@ class AppSettings(Settings):
     open311_creates_per_source_minute: int = Field(
         default=10, ge=1, description="Open311 creation attempts per minute per client address (429 past it)."
     )
+    metrics_allowed_networks: list[str] = Field(
+        default=["127.0.0.1/32", "::1/128"],
+        description="Client networks (CIDR) that may read /metrics (403 otherwise); default loopback only. Behind "
+        "a reverse proxy the client is the proxy unless it is in trusted_proxies (docs/operations.md).",
+    )
+    tracing: bool = Field(
+        default=False,
+        description="OpenTelemetry spans (request, policy check, key unwrap, audit append, database statements) "
+        "through the OpenTelemetry API; an SDK and exporter must be installed to send them (docs/operations.md).",
+    )
 
     @model_validator(mode="after")
     def _demo_login_is_development_only(self) -> AppSettings:

@@ -1,4 +1,4 @@
-"""The one module that touches symmetric primitives: AES-256-GCM, HMAC-SHA256, HKDF, scrypt.
+"""The one module that touches symmetric primitives: AES-256-GCM, HMAC-SHA256, HKDF, scrypt, Argon2id.
 
 Everything else in the project calls these small recipes. Randomness is a parameter
 (``nonce=``) so known-answer tests are deterministic; production callers leave it ``None``.
@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
@@ -97,6 +98,14 @@ def hkdf(root: bytes, info: bytes, length: int = KEY_BYTES) -> bytes:
 def scrypt_key(secret: bytes, salt: bytes, n: int, r: int, p: int) -> bytes:
     """A 256-bit key from a human-held master secret."""
     return Scrypt(salt=salt, length=KEY_BYTES, n=n, r=r, p=p).derive(secret)
+
+
+def argon2id_key(passphrase: bytes, salt: bytes, memory_kib: int, iterations: int, lanes: int) -> bytes:
+    """A 256-bit key from an operator's passphrase, memory-hard (RFC 9106 Argon2id): backups leave
+    the machine, so guessing the passphrase offline must cost memory as well as time."""
+    return Argon2id(salt=salt, length=KEY_BYTES, iterations=iterations, lanes=lanes, memory_cost=memory_kib).derive(
+        passphrase
+    )
 
 
 class Mac:

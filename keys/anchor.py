@@ -93,6 +93,14 @@ class AuditAnchor:
             return False
         return True
 
+    def reset(self, checkpoint: Anchored | None) -> None:
+        """Move the anchor to ``checkpoint`` even if it is older (None: no anchor). Only for a restore
+        of the data store from a backup, a deliberate rollback that the restore audits."""
+        with self.engine.begin() as conn:
+            conn.execute(audit_anchor.delete())
+            if checkpoint is not None:
+                conn.execute(audit_anchor.insert().values(id=1, **asdict(checkpoint)))
+
     @staticmethod
     def _store(conn: Connection, values: dict[str, Any], count: int) -> None:
         dialect = postgresql if conn.dialect.name == "postgresql" else sqlite

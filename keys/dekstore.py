@@ -214,6 +214,11 @@ class DekStore:
                 conn.scalars(select(data_keys.c.owner_id).where(data_keys.c.owner_id.in_(list(owners))).distinct())
             )
 
+    def existing_refs(self, owners: Collection[bytes]) -> set[RawRef]:
+        """Which DEKs of these owners (16 raw bytes each) exist, without unwrapping any (restore
+        checks which citizens' keys were destroyed since a backup; docs/operations.md)."""
+        return {ref for ref, _, _ in self._wrapped(owners)}
+
     def count_by_kek_version(self) -> dict[int, int]:
         """How many DEKs each KEK version wraps."""
         with self.engine.connect() as conn:

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -51,3 +56,31 @@ def upgrade_keystore(engine: Engine) -> None:
 def keystore_is_current(engine: Engine) -> bool:
     """True when the key store schema is at head."""
     return is_current(engine, KEYSTORE_SCRIPTS, KEYSTORE_VERSION_TABLE)
+
+
+def run_environment(context: Any, default_url: Callable[[], str], version_table: str) -> None:
+    """The body of both stores' Alembic env.py: the caller's connection (`db upgrade`) or, when
+    Alembic is run directly (alembic.ini), an engine on the store the settings name."""
+    from keys.sqlstore import make_engine  # noqa: PLC0415 - only the Alembic command line needs it
+
+    config = context.config
+    connection = config.attributes.get("connection")
+    if connection is not None:
+        context.configure(connection=connection, version_table=config.attributes["version_table"], render_as_batch=True)
+        with context.begin_transaction():
+            context.run_migrations()
+        return
+    engine = make_engine(default_url())
+    try:
+        with engine.begin() as conn:
+            context.configure(connection=conn, version_table=version_table, render_as_batch=True)
+            with context.begin_transaction():
+                context.run_migrations()
+    finally:
+        engine.dispose()
+
+
+def default_keystore_url() -> str:
+    """As vault.settings.Settings.resolved_keystore_url, from the environment (keys cannot import vault)."""
+    data_dir = Path(os.environ.get("CITIZEN_VAULT_DATA_DIR", "data")).resolve()
+    return os.environ.get("CITIZEN_VAULT_KEYSTORE_URL") or f"sqlite:///{data_dir / 'keystore.db'}"

@@ -1,13 +1,8 @@
-"""Alembic environment: the connection and version table are handed in by the caller."""
+"""Alembic environment of the key store: the caller's connection (`citizen-vault db upgrade`), or run
+as `alembic -n keys upgrade head` (alembic.ini) on the store the CITIZEN_VAULT_* settings name."""
 
 from alembic import context
 
-config = context.config
-connection = config.attributes["connection"]
-context.configure(
-    connection=connection,
-    version_table=config.attributes["version_table"],
-    render_as_batch=True,
-)
-with context.begin_transaction():
-    context.run_migrations()
+from keys.migrate import KEYSTORE_VERSION_TABLE, default_keystore_url, run_environment
+
+run_environment(context, default_keystore_url, KEYSTORE_VERSION_TABLE)

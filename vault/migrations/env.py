@@ -1,13 +1,10 @@
-"""Alembic environment: the connection and version table are handed in by the caller."""
+"""Alembic environment of the data store: the caller's connection (`citizen-vault db upgrade`), or run
+as `alembic -n data upgrade head` (alembic.ini) on the store the CITIZEN_VAULT_* settings name."""
 
 from alembic import context
 
-config = context.config
-connection = config.attributes["connection"]
-context.configure(
-    connection=connection,
-    version_table=config.attributes["version_table"],
-    render_as_batch=True,
-)
-with context.begin_transaction():
-    context.run_migrations()
+from keys.migrate import run_environment
+from vault.db import DATA_VERSION_TABLE
+from vault.settings import Settings
+
+run_environment(context, lambda: Settings().resolved_database_url(), DATA_VERSION_TABLE)
