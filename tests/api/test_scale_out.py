@@ -124,3 +124,71 @@ def test_max_uses_holds_across_processes(
         [CLI, "--data-dir", str(data), "audit", "verify"], check=False, env=env, capture_output=True, text=True
     )
     assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(stat.parent.name))
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+def test_killed_worker_loses_no_acknowledged_read_event(tmp_path: Path) -> None:
+    """SIGKILL one of two SQLite workers mid-load: every 200 the clients got has its audit event,
+    uses spent match events (no half-written read), and the chain verifies."""
+    data = tmp_path / "data"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CITIZEN_VAULT_")}
+    env |= {"CITIZEN_VAULT_KEYRING_SCRYPT_N": "1024", "CITIZEN_VAULT_RATE_LIMIT_PER_MINUTE": "1000000"}
+    subprocess.run([CLI, "--data-dir", str(data), "demo", "--citizens", "3"], env=env, check=True, capture_output=True)
+    settings = AppSettings(data_dir=data, keyring_scrypt_n=1024)
+    vault = open_vault(settings)
+    try:
+        with vault.data_engine.connect() as conn:
+            first = str(conn.scalars(select(citizens.c.id).limit(1)).one())
+        grant = vault.grants.request(CASEWORKER, GrantRequest([first], "tax-assessment", ["income"], 3600, 100_000))
+        with vault.data_engine.connect() as conn:
+            before = _allowed(conn, grant.id, first)
+        token = issuing.issue(
+            vault.signing, settings.issuer, settings.audience, CASEWORKER.subject, "caseworker", "tax-office", 600
+        )
+    finally:
+        vault.close()
+    proc, base = _serve(data, env, 2)
+    try:
+        headers = {"Authorization": f"Bearer {token}", "Connection": "close"}
+
+        def read(_: int) -> int:
+            try:
+                return httpx.get(f"{base}/v1/grants/{grant.id}/data", headers=headers, timeout=30).status_code
+            except httpx.HTTPError:
+                return 0  # connection cut by the kill: not acknowledged
+
+        with ThreadPoolExecutor(8) as pool:
+            pending = pool.map(read, range(300))
+            time.sleep(1.0)
+            victims = _children(proc.pid)
+            assert victims, "no worker processes found"
+            os.kill(victims[0], signal.SIGKILL)
+            statuses = list(pending)
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=60)
+    acknowledged = statuses.count(200)
+    assert acknowledged > 0
+    vault = open_vault(settings)
+    try:
+        with vault.data_engine.connect() as conn:
+            events = _allowed(conn, grant.id, first) - before
+        spent = vault.grants.get("tax-office", grant.id).uses
+    finally:
+        vault.close()
+    assert events >= acknowledged  # a read may commit and then lose its response to the kill
+    assert spent == events
+    verified = subprocess.run(
+        [CLI, "--data-dir", str(data), "audit", "verify"], check=False, env=env, capture_output=True, text=True
+    )
+    assert verified.returncode == 0, verified.stdout + verified.stderr
