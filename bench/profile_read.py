@@ -21,11 +21,9 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.security import issuing
 from api.settings import AppSettings
-from bench.bench_grants import CASEWORKER, FIELDS, PURPOSE
-from vault.grants.service import GrantRequest
-from vault.models import citizens
+from bench.bench_grants import CASEWORKER
+from bench.scale import single_grant
 from vault.runtime import open_vault
 
 
@@ -44,15 +42,10 @@ def main() -> None:
     settings = AppSettings(data_dir=root, rate_limit_per_minute=100_000_000)
     vault = open_vault(settings)
     try:
-        with vault.data_engine.connect() as conn:
-            first = str(conn.scalars(citizens.select().with_only_columns(citizens.c.id).limit(1)).one())
-        grant = vault.grants.request(CASEWORKER, GrantRequest([first], PURPOSE, FIELDS, 86_400, 1_000_000))
-        token = issuing.issue(
-            vault.signing, settings.issuer, settings.audience, CASEWORKER.subject, "caseworker", "tax-office", 3600
-        )
+        grant_id, token = single_grant(vault, settings)
         with TestClient(create_app(settings, vault), base_url="http://127.0.0.1") as client:
             headers = {"Authorization": f"Bearer {token}"}
-            url = f"/v1/grants/{grant.id}/data"
+            url = f"/v1/grants/{grant_id}/data"
             for _ in range(20):  # warm caches as a running server's are
                 response = client.get(url, headers=headers)
                 if response.status_code != 200:
@@ -65,13 +58,13 @@ def main() -> None:
         # vault's part is profiled here, called directly the way the route calls it.
         began = time.perf_counter()
         for _ in range(args.requests):
-            vault.grants.read(CASEWORKER, grant.id, None, 10)
+            vault.grants.read(CASEWORKER, grant_id, None, 10)
         service_ms = (time.perf_counter() - began) * 1000 / args.requests
         print(f"per read, sequential, in-process: whole app {http_ms:.2f} ms, vault.grants.read {service_ms:.2f} ms")
         profiler = cProfile.Profile()
         profiler.enable()
         for _ in range(args.requests):
-            vault.grants.read(CASEWORKER, grant.id, None, 10)
+            vault.grants.read(CASEWORKER, grant_id, None, 10)
         profiler.disable()
         stats = pstats.Stats(profiler).strip_dirs()
         stats.sort_stats("tottime").print_stats(args.top)

@@ -35,7 +35,7 @@ from bench.bench_grants import CASEWORKER, FIELDS, PURPOSE
 from bench.common import machine, median
 from vault.grants.service import GrantRequest
 from vault.models import citizens
-from vault.runtime import open_vault
+from vault.runtime import Vault, open_vault
 
 CLI = str(Path(sys.executable).parent / "citizen-vault")
 
@@ -61,6 +61,17 @@ def _rss_mb(master: int) -> float:
         return 0.0
 
     return max([rss(p) for p in children] or [rss(master)])
+
+
+def single_grant(vault: Vault, settings: AppSettings) -> tuple[str, str]:
+    """A grant of 5 fields of the first citizen (1,000,000 uses) and a caseworker token to read it."""
+    with vault.data_engine.connect() as conn:
+        first = str(conn.scalars(citizens.select().with_only_columns(citizens.c.id).limit(1)).one())
+    grant = vault.grants.request(CASEWORKER, GrantRequest([first], PURPOSE, FIELDS, 86_400, 1_000_000))
+    token = issuing.issue(
+        vault.signing, settings.issuer, settings.audience, CASEWORKER.subject, "caseworker", "tax-office", 3600
+    )
+    return grant.id, token
 
 
 def _spawn(cmd: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -106,12 +117,7 @@ def _backend(name: str, root: Path, env: dict[str, str], args: argparse.Namespac
     url = settings.resolved_database_url()
     vault = open_vault(settings)
     try:
-        with vault.data_engine.connect() as conn:
-            first = str(conn.scalars(citizens.select().with_only_columns(citizens.c.id).limit(1)).one())
-        grant = vault.grants.request(CASEWORKER, GrantRequest([first], PURPOSE, FIELDS, 86_400, 1_000_000))
-        token = issuing.issue(
-            vault.signing, settings.issuer, settings.audience, CASEWORKER.subject, "caseworker", "tax-office", 3600
-        )
+        grant_id, token = single_grant(vault, settings)
     finally:
         vault.close()
     source = baselines.sqlite_app(str(data / "vault.db")) if port is None else baselines.pg_app(url)
@@ -126,7 +132,7 @@ def _backend(name: str, root: Path, env: dict[str, str], args: argparse.Namespac
         bare_cmd = [sys.executable, "-m", "uvicorn", f"bare_{name}:app", "--port", str(bport), "--workers", str(n)]
         bare_proc = _spawn([*bare_cmd, "--log-level", "warning"], root, env)
         try:
-            vurl, burl = f"http://127.0.0.1:{vport}/v1/grants/{grant.id}/data", f"http://127.0.0.1:{bport}/bare"
+            vurl, burl = f"http://127.0.0.1:{vport}/v1/grants/{grant_id}/data", f"http://127.0.0.1:{bport}/bare"
             _wait(f"http://127.0.0.1:{vport}/healthz")
             _wait(burl)
             check = httpx.get(vurl, headers=headers, timeout=30)
@@ -161,17 +167,17 @@ def _backend(name: str, root: Path, env: dict[str, str], args: argparse.Namespac
 def main() -> None:
     """Run the set; print one markdown table."""
     parser = argparse.ArgumentParser()
-    parser.add_argument("--quick", action="store_true", help="2 s per run, 1 run, 1 and 2 processes")
+    parser.add_argument("--quick", action="store_true", help="2 s per run, 1 run, 1 and 2 processes unless --procs")
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--procs", default="1,2,4")
+    parser.add_argument("--procs", default=None, help="process counts (default 1,2,4; --quick: 1,2)")
     parser.add_argument("--backends", default="sqlite,pg")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--citizens", type=int, default=1000)
     args = parser.parse_args()
     if args.quick:
-        args.seconds, args.runs, args.procs = 2.0, 1, "1,2"
-    args.procs = [int(p) for p in args.procs.split(",")]
+        args.seconds, args.runs = 2.0, 1
+    args.procs = [int(p) for p in (args.procs or ("1,2" if args.quick else "1,2,4")).split(",")]
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     wrk.require()
     root = Path(tempfile.mkdtemp(prefix="cv-scale-"))
