@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import sqlite3
@@ -65,7 +66,7 @@ def make_engine(url: str, *, secure_delete: bool = False, autocheckpoint: int = 
         _create_private(Path(parsed.database))
         pool = {"pool_size": POOL_SIZE, "max_overflow": POOL_OVERFLOW}
     engine = create_engine(url, connect_args={"timeout": 30}, **pool)
-    _GATES[engine] = _Gate()
+    _GATES[engine] = _Gate(Path(f"{parsed.database}.writers") if pool else None)
 
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -92,12 +93,43 @@ class _Gate:
     first, so the lock passes to the next writer as soon as it is free: under 32 concurrent grant
     reads this turned a p99 of seconds into the queue's own length. PostgreSQL queues row locks
     itself. A writer that will not wait never overtakes one that is waiting.
+
+    Across processes (``serve --workers N``) the holder of the gate also holds an exclusive
+    ``flock`` on ``<database>.writers``: writers of all processes queue in the kernel, woken as soon
+    as the lock is released, instead of sleeping in SQLite's busy handler. The kernel drops the lock
+    of a killed process.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, lock_file: Path | None = None) -> None:
         self._lock = threading.RLock()
         self._count = threading.Lock()
         self._waiting = 0
+        self._lock_file = lock_file
+        self._fd: int | None = None
+        self._pid = 0
+        self._depth = 0  # nesting of the RLock's holder; only touched while holding it
+
+    def _file_lock(self, blocking: bool) -> bool:
+        """Take the cross-process lock (holding ``self._lock``); False if it would block."""
+        if self._lock_file is None:
+            return True
+        if self._depth == 0:
+            if self._fd is None or self._pid != os.getpid():  # never share a forked parent's lock
+                self._fd = os.open(self._lock_file, os.O_RDWR | os.O_CREAT, 0o600)
+                self._pid = os.getpid()
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX if blocking else fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False
+        self._depth += 1
+        return True
+
+    def _file_unlock(self) -> None:
+        if self._lock_file is None:
+            return
+        self._depth -= 1
+        if self._depth == 0 and self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
 
     @contextmanager
     def held(self) -> Iterator[None]:
@@ -110,16 +142,28 @@ class _Gate:
             with self._count:
                 self._waiting -= 1
         try:
+            self._file_lock(blocking=True)
+        except BaseException:
+            self._lock.release()
+            raise
+        try:
             yield
         finally:
+            self._file_unlock()
             self._lock.release()
 
     def try_acquire(self) -> bool:
-        """Take the gate if it is free and nobody is waiting for it."""
-        return not self._waiting and self._lock.acquire(blocking=False)
+        """Take the gate if it is free and nobody is waiting for it (in any process)."""
+        if self._waiting or not self._lock.acquire(blocking=False):
+            return False
+        if not self._file_lock(blocking=False):
+            self._lock.release()
+            return False
+        return True
 
     def release(self) -> None:
         """Give back a gate taken by :meth:`try_acquire`."""
+        self._file_unlock()
         self._lock.release()
 
 

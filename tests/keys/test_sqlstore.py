@@ -158,3 +158,22 @@ def test_connects_now_is_false_only_while_every_pooled_connection_is_out(tmp_pat
         engine.dispose()
     memory = make_engine("sqlite://")  # not a pool of its own: never on the loop
     assert not sqlstore.connects_now(memory)
+
+
+def test_writer_gate_queues_across_processes(tmp_path: Path) -> None:
+    """Two engines on one SQLite file stand for two worker processes: while one holds the writers'
+    lock the other cannot take it without waiting, and can once it is released."""
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    first, second = sqlstore.make_engine(url), sqlstore.make_engine(url)
+    try:
+        with sqlstore.writing(first) as conn:
+            conn.exec_driver_sql("CREATE TABLE t (x INTEGER)")
+        # first holds the gate but not yet SQLite's own write lock: only the writers' file lock excludes
+        with sqlstore.writing(first), pytest.raises(sqlstore.WouldWait), sqlstore.writing(second, wait=False):
+            pass
+        with sqlstore.writing(second, wait=False) as conn:
+            conn.exec_driver_sql("INSERT INTO t VALUES (1)")
+        assert (tmp_path / "shared.db.writers").exists()
+    finally:
+        first.dispose()
+        second.dispose()
