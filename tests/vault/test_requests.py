@@ -9,7 +9,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests.support.grants_helpers import Clock, citizen_actor
-from tests.vault.test_storage_backends import _stored_bytes, vault_env
+from tests.support.stores import stored_bytes
+from tests.vault.test_storage_backends import vault_env
 from vault.audit.log import Actor
 from vault.audit.verify import verify_database
 from vault.demo_registry import seed_purposes, seed_registry
@@ -84,7 +85,7 @@ def test_proposed_values_and_messages_rest_only_encrypted(vault: Vault, request:
     desk.message(REGISTRAR, made.id, "Officermarker reply about the invented street")
     assert desk.proposed(REGISTRAR, made.id) == {"address": PROPOSED}
     assert desk.mine(citizen_actor(cid), cid, made.id).messages[0].text == MESSAGE
-    stored = _stored_bytes(vault, request)
+    stored = stored_bytes(vault, request)
     for marker in ("Proposalmarker", "Messagemarker", "Officermarker"):
         assert marker.encode() not in stored, f"{marker} rests in clear"
 

@@ -1,14 +1,14 @@
 """Insights (issue 15): rollups of interaction_facts, and the per-analyst privacy ledger (vault/insights/tables.py).
 
 Revision ID: v0014
-Revises: v0011
+Revises: v0013
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "v0014"
-down_revision = "v0011"
+down_revision = "v0013"
 
 EDGES = 13  # vault/insights/tables.py: len(EDGES); one more bucket holds the rest
 MEASURES = (

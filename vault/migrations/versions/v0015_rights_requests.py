@@ -1,14 +1,14 @@
 """Citizens' rights requests (issue 17): requests, their history and messages, restrictions in force.
 
 Revision ID: v0015
-Revises: v0011
+Revises: v0014
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "v0015"
-down_revision = "v0011"
+down_revision = "v0014"
 
 
 def upgrade() -> None:

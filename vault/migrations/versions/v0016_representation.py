@@ -2,14 +2,14 @@
 the web session's current choice of whom it acts for (re-checked on every request).
 
 Revision ID: v0016
-Revises: v0011
+Revises: v0015
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "v0016"
-down_revision = "v0011"
+down_revision = "v0015"
 
 
 def upgrade() -> None:

@@ -1,14 +1,14 @@
 """Runs of the console's "verify now" with their progress (issue 14; vault/audit/verify_runs.py).
 
-Revision ID: v0019
-Revises: v0011
+Revision ID: v0017
+Revises: v0016
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "v0019"
-down_revision = "v0011"
+revision = "v0017"
+down_revision = "v0016"
 
 
 def upgrade() -> None:
