@@ -48,9 +48,8 @@ def install(app: FastAPI, settings: AppSettings) -> None:
     async def _to_login(_: Request, exc: LoginRequired) -> Response:
         return RedirectResponse(login_url(exc.next_path), status_code=303)
 
-    routers = [portal.router, portal_consents.router, portal_interactions.router, login.router]
-    routers = [portal.router, portal_consents.router, portal_rights.router, login.router]
-    routers = [portal.router, portal_consents.router, portal_representation.router, login.router]
+    routers = [portal.router, portal_consents.router, portal_interactions.router, portal_rights.router]
+    routers += [portal_representation.router, login.router]
     routers += [console.router, agency_router]  # the compliance and officers' consoles
     routers += [insights.router]  # the analysts' pages (docs/insights.md)
     routers += [oidc.router]  # OpenID Connect sign-in; answers 404 while no issuer is configured
@@ -59,5 +58,6 @@ def install(app: FastAPI, settings: AppSettings) -> None:
     for router in routers:
         app.include_router(router)
     # A refused page request is answered with a page (api/errors.py renders through this hook).
-    app.state.problem_page = ProblemPages(page_roots(route for r in routers for route in r.routes))
+    pages = ProblemPages(page_roots(route for r in routers for route in r.routes))
+    app.state.problem_page = app.state.web_pages = pages  # Open311 wraps problem_page (api/open311_render.py)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")

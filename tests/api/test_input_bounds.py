@@ -121,8 +121,8 @@ def _bounded(schema: dict[str, Any], components: dict[str, Any]) -> bool:
     if "enum" in schema or "const" in schema or kind == "boolean":
         return True
     if kind == "string":
-        return "maxLength" in schema or "pattern" in schema or schema.get("format") in ("uuid", "date-time")
-    if kind == "integer":
+        return "maxLength" in schema or "pattern" in schema or schema.get("format") in ("uuid", "date-time", "date")
+    if kind in ("integer", "number"):
         return "minimum" in schema and "maximum" in schema
     return False
 

@@ -27,7 +27,8 @@ DOC_PATHS = {"/openapi.json", "/docs", "/docs/oauth2-redirect"}
 
 @pytest.fixture
 def env(tmp_path: Path) -> Iterator[tuple[TestClient, Vault, AppSettings]]:
-    settings = AppSettings(data_dir=tmp_path, keyring_scrypt_n=2**10)
+    # No insights refresher thread (docs/insights.md): these tests watch who holds the SQLite write lock.
+    settings = AppSettings(data_dir=tmp_path, keyring_scrypt_n=2**10, insights_refresh_seconds=0)
     vault = init_vault(settings)
     seed_registry(vault.registry)
     with TestClient(create_app(settings, vault)) as client:

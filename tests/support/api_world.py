@@ -261,7 +261,8 @@ def open_world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Worl
     for name in list(os.environ):
         if name.startswith("CITIZEN_VAULT_"):
             monkeypatch.delenv(name)
-    settings = AppSettings(data_dir=tmp_path, keyring_scrypt_n=2**10)
+    # No insights refresher thread (docs/insights.md): these tests watch who holds the SQLite write lock.
+    settings = AppSettings(data_dir=tmp_path, keyring_scrypt_n=2**10, insights_refresh_seconds=0)
     vault = init_vault(settings)
     fail_fast_on_lock_waits(vault.data_engine)
     apps = {c.agency: c for c in seed_registry(vault.registry)}

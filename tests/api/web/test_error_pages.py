@@ -138,7 +138,7 @@ def test_api_routes_keep_problem_json_whatever_the_browser_accepts(web: WebWorld
 
 
 def test_no_api_route_shares_a_first_path_segment_with_the_pages(web: WebWorld) -> None:
-    roots = web.client.app.state.problem_page.roots  # type: ignore[attr-defined]
+    roots = web.client.app.state.web_pages.roots  # type: ignore[attr-defined]
     assert {"", "portal", "console", "agency", "login", "logout"} <= roots
     api = list(web.client.get("/openapi.json").json()["paths"])
     assert len(api) >= 20
