@@ -112,7 +112,7 @@ def test_a_citizen_token_links_the_request_and_an_email_alone_does_not(o: Open31
     anonymous = o.file(email=str(ODILE["email"]), first_name="Odile", last_name="Quibblethorpe")
     linked = o.file(headers=o.w.me(odile))
     with o.w.vault.data_engine.connect() as conn:
-        owners = dict(conn.execute(select(interactions.c.id, interactions.c.citizen_id)).tuples().all())
+        owners = {row[0]: row[1] for row in conn.execute(select(interactions.c.id, interactions.c.citizen_id))}
     assert owners[anonymous] is None
     assert owners[linked] == odile
     mine, _ = o.w.vault.interactions.mine(odile)
